@@ -1,0 +1,175 @@
+"""The aggregator loop: getmany -> validate -> one transaction -> dead letters -> commit offsets.
+
+Offsets are committed only after the database commit (at-least-once) and writes are idempotent,
+so each event is counted exactly once. When the database is unavailable the batch's partitions are
+rewound to the batch start and retried after a backoff: the consumer keeps polling (so it stays in
+its group) but nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError
+from aiokafka.structs import ConsumerRecord
+from psycopg_pool import PoolTimeout
+
+from services.aggregator.validation import EventValidator, InvalidEvent
+from services.aggregator.writer import BatchWriter
+from shared.db.pool import Pool
+from shared.events import AllocationEvent
+from shared.settings import AggregatorSettings, KafkaSettings
+
+log = logging.getLogger(__name__)
+
+Records = Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+@dataclass
+class AggregatorStats:
+    batches: int = 0
+    events: int = 0
+    dead_letters: int = 0
+    write_retries: int = 0
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Waits for the batch in flight, so a revoked partition's work is committed before it moves."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:
+            log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+class Aggregator:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        settings: AggregatorSettings,
+        pool: Pool,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.topic = kafka.allocations_topic
+        self.dead_letter_topic = kafka.dead_letter_topic
+        self.stats = AggregatorStats()
+        self._lock = asyncio.Lock()
+        self._validator = EventValidator()
+        self._writer = BatchWriter()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka.bootstrap,
+            group_id=kafka.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._dlq = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True
+        )
+
+    async def start(self) -> None:
+        await self._dlq.start()
+        await self._consumer.start()
+        self._consumer.subscribe([self.topic], listener=_CommitOnRevoke(self._lock))
+
+    async def stop(self) -> None:
+        try:
+            await self._consumer.stop()
+        finally:
+            await self._dlq.stop()
+
+    async def run(self, stop: asyncio.Event, idle_exit_seconds: float | None = None) -> None:
+        """Consume until `stop` is set (drains the batch in flight), or after
+        `idle_exit_seconds` without records when given (for one-shot runs)."""
+        idle_since = time.monotonic()
+        while not stop.is_set():
+            records = await self._consumer.getmany(
+                timeout_ms=self.settings.batch_max_ms, max_records=self.settings.batch_max_events
+            )
+            if not records:
+                if not self._consumer.assignment():
+                    idle_since = time.monotonic()  # idle only counts once we own partitions
+                elif (
+                    idle_exit_seconds is not None
+                    and time.monotonic() - idle_since > idle_exit_seconds
+                ):
+                    return
+                continue
+            idle_since = time.monotonic()
+            async with self._lock:
+                await self._process(records, stop)
+
+    async def _process(self, records: Records, stop: asyncio.Event) -> None:
+        events: list[AllocationEvent] = []
+        dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        now = datetime.now(UTC)
+        for batch in records.values():
+            for record in batch:
+                try:
+                    events.append(self._validator.parse(record.value, now))
+                except InvalidEvent as exc:
+                    dead.append((record, str(exc)))
+        try:
+            async with self.pool.connection() as conn:
+                await self._writer.write(conn, events)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            self.stats.write_retries += 1
+            log.warning("database unavailable (%s); batch rewound and retried", exc)
+            self._rewind(records)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.retry_backoff_seconds)
+            return
+        await self._dead_letter(dead)
+        offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced under us: the new owner re-reads from the last commit, and the
+            # idempotent writes make that replay harmless.
+            log.warning("offset commit refused after a rebalance; records will be replayed")
+            return
+        self.stats.batches += 1
+        self.stats.events += len(events)
+        self.stats.committed.update(offsets)
+        log.debug("batch of %d events committed: %s", len(events), offsets)
+
+    def _rewind(self, records: Records) -> None:
+        for tp, batch in records.items():
+            if batch:
+                self._consumer.seek(tp, batch[0].offset)
+
+    async def _dead_letter(self, dead: list[tuple[ConsumerRecord[bytes, bytes], str]]) -> None:
+        futures = []
+        for record, reason in dead:
+            log.warning(
+                "dead letter %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+            )
+            headers = [
+                ("reason", reason.encode()),
+                ("source_topic", record.topic.encode()),
+                ("source_partition", str(record.partition).encode()),
+                ("source_offset", str(record.offset).encode()),
+            ]
+            futures.append(
+                await self._dlq.send(
+                    self.dead_letter_topic, record.value, key=record.key, headers=headers
+                )
+            )
+        if futures:
+            await asyncio.gather(*futures)
+        self.stats.dead_letters += len(dead)

@@ -1,0 +1,120 @@
+"""The rollup levels and the SQL that keeps `managed` rollups equal to the GROUP BY of raw rows.
+
+Each batch stages its rows, computes a delta (new rows +1, the rows they replace -1) and adds that
+delta to every level in the same transaction as the raw upsert. Rows are grouped and ordered by
+key before the upsert so concurrent aggregators lock rollup rows in the same order (no
+deadlocks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+DIMENSIONS = (
+    "cluster_id",
+    "namespace",
+    "workload_uid",
+    "node_group",
+    "service",
+    "team",
+    "owner",
+    "kind",
+)
+MEASURES = (
+    "cost",
+    "idle_share",
+    "cpu_cost",
+    "gpu_cost",
+    "ram_cost",
+    "pv_cost",
+    "network_cost",
+    "load_balancer_cost",
+    "shared_cost",
+    "external_cost",
+)
+
+
+@dataclass(frozen=True)
+class RollupLevel:
+    table: str
+    interval: str
+
+
+LEVELS = (
+    RollupLevel("cost_hourly", "1 hour"),
+    RollupLevel("cost_daily", "1 day"),
+    RollupLevel("cost_weekly", "1 week"),
+    RollupLevel("cost_monthly", "1 month"),
+)
+
+_dims = sql.SQL(", ").join(sql.Identifier(d) for d in DIMENSIONS)
+_measures = sql.SQL(", ").join(sql.Identifier(m) for m in MEASURES)
+
+CREATE_DELTA = (
+    sql.SQL(
+        "CREATE TEMP TABLE IF NOT EXISTS alloc_delta ("
+        " window_start timestamptz NOT NULL, cluster_id uuid NOT NULL, namespace text NOT NULL,"
+        " workload_uid uuid NOT NULL, node_group text NOT NULL, service text NOT NULL,"
+        " team text NOT NULL, owner text NOT NULL, kind text NOT NULL, row_count bigint NOT NULL, "
+    )
+    + sql.SQL(", ").join(sql.SQL("{} bigint NOT NULL").format(sql.Identifier(m)) for m in MEASURES)
+    + sql.SQL(") ON COMMIT DELETE ROWS")
+)
+
+FILL_DELTA = sql.SQL(
+    "INSERT INTO alloc_delta (window_start, {dims}, row_count, {measures})"
+    " SELECT window_start, {dims}, 1, {measures} FROM alloc_stage"
+    " UNION ALL"
+    " SELECT a.window_start, {a_dims}, -1, {neg_measures}"
+    " FROM allocation a JOIN alloc_stage s"
+    " ON a.cluster_id = s.cluster_id AND a.allocation_key = s.allocation_key"
+    " AND a.window_start = s.window_start"
+).format(
+    dims=_dims,
+    measures=_measures,
+    a_dims=sql.SQL(", ").join(sql.Identifier("a", d) for d in DIMENSIONS),
+    neg_measures=sql.SQL(", ").join(
+        sql.SQL("-{}").format(sql.Identifier("a", m)) for m in MEASURES
+    ),
+)
+
+
+def apply_delta(level: RollupLevel) -> sql.Composed:
+    table = sql.Identifier(level.table)
+    key = sql.SQL(", ").join(
+        [sql.Identifier("cluster_id"), sql.Identifier("bucket")]
+        + [sql.Identifier(d) for d in DIMENSIONS if d != "cluster_id"]
+    )
+    updates = sql.SQL(", ").join(
+        sql.SQL("{col} = {table}.{col} + EXCLUDED.{col}").format(col=sql.Identifier(c), table=table)
+        for c in ("row_count", *MEASURES)
+    )
+    sums = sql.SQL(", ").join(
+        sql.SQL("sum({c})::bigint").format(c=sql.Identifier(c)) for c in ("row_count", *MEASURES)
+    )
+    return sql.SQL(
+        "INSERT INTO {table} (bucket, {dims}, row_count, {measures})"
+        " SELECT time_bucket({interval}::interval, window_start) AS bucket, {dims}, {sums}"
+        " FROM alloc_delta GROUP BY bucket, {dims} ORDER BY {key}"
+        " ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    ).format(
+        table=table,
+        dims=_dims,
+        measures=_measures,
+        interval=sql.Literal(level.interval),
+        sums=sums,
+        key=key,
+        updates=updates,
+    )
+
+
+def prune_empty(level: RollupLevel) -> sql.Composed:
+    """Rollup rows left with no raw row behind them (their rows moved to another group)."""
+    return sql.SQL(
+        "DELETE FROM {table} t USING ("
+        " SELECT DISTINCT cluster_id, time_bucket({interval}::interval, window_start) AS bucket"
+        " FROM alloc_delta WHERE row_count < 0) d"
+        " WHERE t.cluster_id = d.cluster_id AND t.bucket = d.bucket AND t.row_count = 0"
+    ).format(table=sql.Identifier(level.table), interval=sql.Literal(level.interval))

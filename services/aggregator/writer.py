@@ -1,0 +1,221 @@
+"""One database transaction per batch: dimensions, raw upsert and rollup deltas together.
+
+Writes are idempotent: an event that is already stored (same key, same or newer `produced_at`)
+changes nothing, so Kafka's at-least-once delivery still counts every allocation exactly once.
+A replayed older version of a row never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.aggregator.rollups import CREATE_DELTA, FILL_DELTA, LEVELS, apply_delta, prune_empty
+from shared.db.pool import Conn
+from shared.events import AllocationEvent
+
+NIL_UUID = uuid.UUID(int=0)
+
+_TEXT = (
+    "kind",
+    "namespace",
+    "controller_kind",
+    "controller",
+    "pod",
+    "container",
+    "node",
+    "node_group",
+)
+_LABELS = ("service", "team", "owner")
+_MONEY = (
+    "cpu_cost",
+    "gpu_cost",
+    "ram_cost",
+    "pv_cost",
+    "network_cost",
+    "load_balancer_cost",
+    "shared_cost",
+    "external_cost",
+    "total_cost",
+    "cost",
+    "idle_share",
+)
+_USAGE = (
+    "minutes",
+    "cpu_core_hours",
+    "cpu_core_request_average",
+    "cpu_core_usage_average",
+    "ram_byte_hours",
+    "ram_byte_request_average",
+    "ram_byte_usage_average",
+    "gpu_hours",
+    "gpu_request_average",
+    "gpu_usage_average",
+)
+# (column, binary COPY type), in the order `_row` produces values.
+RAW_LAYOUT: tuple[tuple[str, str], ...] = (
+    ("cluster_id", "uuid"),
+    ("allocation_key", "text"),
+    ("window_start", "timestamptz"),
+    ("window_end", "timestamptz"),
+    ("event_id", "uuid"),
+    *((c, "text") for c in _TEXT),
+    ("workload_uid", "uuid"),
+    *((c, "text") for c in _LABELS),
+    *((c, "int8") for c in _MONEY),
+    *((c, "float8") for c in _USAGE),
+    ("produced_at", "timestamptz"),
+)
+RAW_COLUMNS = tuple(name for name, _ in RAW_LAYOUT)
+_RAW_TYPES = [kind for _, kind in RAW_LAYOUT]
+_COLUMN_LIST = ", ".join(RAW_COLUMNS)
+_UPDATE_LIST = ", ".join(
+    f"{c} = EXCLUDED.{c}"
+    for c in RAW_COLUMNS
+    if c not in ("cluster_id", "allocation_key", "window_start")
+)
+
+
+def _row(e: AllocationEvent) -> tuple[object, ...]:
+    return (
+        e.cluster_id,
+        e.name,
+        e.window_start,
+        e.window_end,
+        e.event_id,
+        e.kind.value,
+        e.namespace,
+        e.controller_kind,
+        e.controller,
+        e.pod,
+        e.container,
+        e.node,
+        e.node_group,
+        e.workload_uid or NIL_UUID,
+        e.service,
+        e.team,
+        e.owner,
+        e.cpu_cost,
+        e.gpu_cost,
+        e.ram_cost,
+        e.pv_cost,
+        e.network_cost,
+        e.load_balancer_cost,
+        e.shared_cost,
+        e.external_cost,
+        e.total_cost,
+        e.cost,
+        e.idle_share,
+        e.minutes,
+        e.cpu_core_hours,
+        e.cpu_core_request_average,
+        e.cpu_core_usage_average,
+        e.ram_byte_hours,
+        e.ram_byte_request_average,
+        e.ram_byte_usage_average,
+        e.gpu_hours,
+        e.gpu_request_average,
+        e.gpu_usage_average,
+        e.produced_at,
+    )
+
+
+def latest_per_key(events: Iterable[AllocationEvent]) -> list[AllocationEvent]:
+    """One event per raw key: the newest `produced_at`, the later one in the stream on a tie."""
+    latest: dict[tuple[uuid.UUID, str, object], AllocationEvent] = {}
+    for event in events:
+        key = (event.cluster_id, event.name, event.window_start)
+        current = latest.get(key)
+        if current is None or event.produced_at >= current.produced_at:
+            latest[key] = event
+    return sorted(latest.values(), key=lambda e: (str(e.cluster_id), e.window_start, e.name))
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    rows_staged: int
+    rows_written: int
+
+
+class BatchWriter:
+    """Writes batches of events into the raw hypertable and the managed rollups."""
+
+    async def write(self, conn: Conn, events: Sequence[AllocationEvent]) -> WriteResult:
+        rows = latest_per_key(events)
+        if not rows:
+            return WriteResult(0, 0)
+        async with conn.transaction():
+            await self._dimensions(conn, rows)
+            await conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS alloc_stage"
+                " (LIKE allocation INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            await conn.execute(CREATE_DELTA)
+            async with conn.cursor().copy(
+                f"COPY alloc_stage ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(_RAW_TYPES)
+                for event in rows:
+                    await copy.write_row(_row(event))
+            # A replay of an older version must not overwrite what a restatement already wrote.
+            await conn.execute(
+                "DELETE FROM alloc_stage s USING allocation a"
+                " WHERE a.cluster_id = s.cluster_id AND a.allocation_key = s.allocation_key"
+                " AND a.window_start = s.window_start AND a.produced_at >= s.produced_at"
+            )
+            await conn.execute(FILL_DELTA)
+            cursor = await conn.execute(
+                f"INSERT INTO allocation ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM alloc_stage"
+                " ORDER BY cluster_id, allocation_key, window_start"
+                f" ON CONFLICT (cluster_id, allocation_key, window_start) DO UPDATE SET {_UPDATE_LIST}"
+            )
+            written = cursor.rowcount
+            for level in LEVELS:
+                await conn.execute(apply_delta(level))
+                await conn.execute(prune_empty(level))
+        return WriteResult(len(rows), written)
+
+    async def _dimensions(self, conn: Conn, rows: Sequence[AllocationEvent]) -> None:
+        organizations = sorted({(e.organization_id,) for e in rows})
+        clusters = sorted({(e.cluster_id, e.organization_id, e.cluster_name) for e in rows})
+        workloads: dict[uuid.UUID, tuple[AllocationEvent, datetime, datetime]] = {}
+        for e in rows:
+            if e.workload_uid is None:
+                continue
+            first = last = e.window_start
+            seen = workloads.get(e.workload_uid)
+            if seen is not None:
+                first, last = min(first, seen[1]), max(last, seen[2])
+            workloads[e.workload_uid] = (e, first, last)
+        workload_rows = [
+            (
+                uid,
+                e.cluster_id,
+                e.namespace,
+                e.controller_kind or "pod",
+                e.controller or e.pod,
+                first,
+                last,
+            )
+            for uid, (e, first, last) in sorted(workloads.items())
+        ]
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO organization (id, name) VALUES (%s, 'default')"
+                " ON CONFLICT (id) DO NOTHING",
+                organizations,
+            )
+            await cur.executemany(
+                "INSERT INTO cluster (id, organization_id, name) VALUES (%s, %s, %s)"
+                " ON CONFLICT (id) DO NOTHING",
+                clusters,
+            )
+            await cur.executemany(
+                "INSERT INTO workload (uid, cluster_id, namespace, kind, name, first_seen, last_seen)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (uid) DO UPDATE SET"
+                " first_seen = LEAST(workload.first_seen, EXCLUDED.first_seen),"
+                " last_seen = GREATEST(workload.last_seen, EXCLUDED.last_seen)",
+                workload_rows,
+            )

@@ -1,0 +1,67 @@
+"""The Litestar application: one factory wiring controllers, errors, the pool and OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+
+from services.api.controllers.cost_trend import CostTrendController
+from services.api.errors import (
+    ApiError,
+    handle_api_error,
+    handle_http_exception,
+    handle_unexpected,
+    request_id_of,
+)
+from shared.db.pool import make_pool
+from shared.settings import ApiSettings, DatabaseSettings
+
+
+@get("/healthz", operation_id="liveness", tags=["health"], include_in_schema=True)
+async def healthz() -> dict[str, str]:
+    """Liveness: the process serves requests."""
+    return {"status": "ok"}
+
+
+@get("/readyz", operation_id="readiness", tags=["health"])
+async def readyz(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Readiness: the database answers."""
+    async with request.app.state.pool.connection() as conn:
+        await conn.execute("SELECT 1")
+    return {"status": "ready"}
+
+
+async def _request_id_header(request: Request[Any, Any, Any]) -> None:
+    request_id_of(request)
+
+
+def create_app(database: DatabaseSettings, api: ApiSettings) -> Litestar:
+    pool = make_pool(database, "api")
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await pool.open(wait=False)
+        app.state.pool = pool
+        app.state.currency = api.currency
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[healthz, readyz, CostTrendController],
+        lifespan=[lifespan],
+        before_request=_request_id_header,
+        exception_handlers={
+            ApiError: handle_api_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        logging_config=None,  # the CLI configured logging for the whole process
+        openapi_config=OpenAPIConfig(title="costpipe API", version="0.1.0", path="/schema"),
+    )

@@ -1,0 +1,89 @@
+"""Cost-trend series from the rollups: bucket sums, zero-filled, as breakdown or run rate.
+
+Decisions (see docs/api.md): the window is widened to whole buckets (`start` floored to its
+bucket's anchor, `end` raised to the next anchor); every bucket from the anchored start up to the
+current one appears, zero when it holds no cost; buckets that have not begun are left out.
+Run rate projects a bucket's cost to a 730-hour month (365 days x 24 h / 12) from the hours of the
+bucket that have elapsed, so the bucket in progress is not under-stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from psycopg import sql
+
+from services.api.trend_params import CostMode, TrendQuery, TrendType
+from shared.db.pool import Conn
+from shared.money import MICROS_PER_UNIT
+from shared.timewindows import Resolution, bucket_start, buckets, floor_hour, next_bucket
+
+HOURS_PER_MONTH = 730
+ROLLUP_TABLE = {
+    Resolution.HOURLY: "cost_hourly",
+    Resolution.DAILY: "cost_daily",
+    Resolution.WEEKLY: "cost_weekly",
+    Resolution.MONTHLY: "cost_monthly",
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+def anchored_window(query: TrendQuery) -> Window:
+    start = bucket_start(query.start, query.granularity)
+    end = bucket_start(query.end, query.granularity)
+    if end < query.end:
+        end = next_bucket(end, query.granularity)
+    return Window(start, end)
+
+
+def cost_expression(mode: CostMode | None) -> sql.Composable:
+    if mode is CostMode.WORKLOAD_ONLY:
+        return sql.SQL("sum(cost)")
+    return sql.SQL("sum(cost + idle_share)")
+
+
+async def bucket_costs(
+    conn: Conn,
+    query: TrendQuery,
+    window: Window,
+    scope_filter: sql.Composable,
+    params: dict[str, object],
+) -> dict[datetime, int]:
+    """Cost per bucket in micro-units, summed as integers in the database."""
+    statement = sql.SQL(
+        "SELECT bucket, {cost}::bigint FROM {table}"
+        " WHERE {scope} AND bucket >= %(start)s AND bucket < %(end)s"
+        " GROUP BY bucket"
+    ).format(
+        cost=cost_expression(query.cost_mode),
+        table=sql.Identifier(ROLLUP_TABLE[query.granularity]),
+        scope=scope_filter,
+    )
+    cursor = await conn.execute(statement, {**params, "start": window.start, "end": window.end})
+    return {row[0]: int(row[1]) for row in await cursor.fetchall()}
+
+
+def series(
+    query: TrendQuery, window: Window, costs: dict[datetime, int], now: datetime | None = None
+) -> list[tuple[datetime, Decimal]]:
+    """(bucket, amount) for every bucket that has begun, as breakdown or run rate."""
+    current_hour = floor_hour(now or datetime.now(UTC))
+    points: list[tuple[datetime, Decimal]] = []
+    for anchor in buckets(window.start, window.end, query.granularity):
+        if anchor > current_hour:
+            break
+        micros = costs.get(anchor, 0)
+        amount = Decimal(micros) / MICROS_PER_UNIT
+        if query.type is TrendType.RUN_RATE:
+            bucket_end = min(next_bucket(anchor, query.granularity), max(current_hour, anchor))
+            hours = Decimal(int((bucket_end - anchor).total_seconds()) // 3600)
+            amount = amount * HOURS_PER_MONTH / hours if hours > 0 else Decimal(0)
+        points.append((anchor, amount))
+    return points

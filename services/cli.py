@@ -1,0 +1,286 @@
+"""`costpipe`: one entry point for every service and operation.
+
+Configuration comes from `COSTPIPE_*` environment variables (see `costpipe --help`); flags only
+choose what to run. Errors in configuration end the process with exit code 2 and one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import psycopg
+
+from shared.db.migrations import MigrationError
+from shared.settings import ENV_DOC, SettingsError
+from shared.timewindows import utc
+
+log = logging.getLogger("costpipe")
+
+_EPILOG = "environment:\n" + "\n".join(f"  {k:<28} {v}" for k, v in ENV_DOC.items())
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from shared.db.migrations import migrate
+    from shared.settings import DatabaseSettings
+
+    settings = DatabaseSettings.from_env()
+    applied = migrate(settings.url, settings.rollup_mode)
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def _cmd_collector(args: argparse.Namespace) -> int:
+    from services.collector.config import load_config
+    from services.runtime import collector_service, stop_on_signals
+    from shared.settings import DatabaseSettings, KafkaSettings
+
+    database, kafka, config = DatabaseSettings.from_env(), KafkaSettings.from_env(), load_config()
+    window = None
+    if args.start is not None or args.end is not None:
+        if args.start is None or args.end is None or args.end <= args.start:
+            raise SettingsError("--from and --to go together, and --to must be after --from")
+        window = (args.start, args.end)
+
+    async def main() -> int:
+        return await collector_service(
+            database, kafka, config, stop_on_signals(), once=args.once, window=window
+        )
+
+    produced = asyncio.run(main())
+    log.info("collector stopped after producing %d events", produced)
+    return 0
+
+
+def _cmd_aggregator(args: argparse.Namespace) -> int:
+    from services.runtime import aggregator_service, stop_on_signals
+    from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings
+
+    database, kafka = DatabaseSettings.from_env(), KafkaSettings.from_env()
+    settings = AggregatorSettings.from_env()
+
+    async def main() -> int:
+        return await aggregator_service(
+            database, kafka, settings, stop_on_signals(), idle_exit_seconds=args.exit_when_idle
+        )
+
+    events = asyncio.run(main())
+    log.info("aggregator stopped after %d events", events)
+    return 0
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    from services.runtime import api_service, stop_on_signals
+    from shared.settings import ApiSettings, DatabaseSettings
+
+    database, api = DatabaseSettings.from_env(), ApiSettings.from_env()
+
+    async def main() -> None:
+        stop = stop_on_signals()
+        log.info("API listening on http://%s:%d", api.host, api.port)
+        await api_service(database, api, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from services.dev import run_dev
+
+    return run_dev(
+        args.data_dir, clusters=args.clusters, backfill_days=args.backfill_days, api_port=args.port
+    )
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from shared.apikeys import ALL_SCOPES, ApiKeyError, create_key, list_keys, revoke_key
+    from shared.settings import DatabaseSettings
+
+    settings = DatabaseSettings.from_env()
+    with psycopg.connect(settings.url, autocommit=True) as conn:
+        if args.keys_command == "create":
+            scopes = tuple(args.scopes.split(",")) if args.scopes else ALL_SCOPES
+            clusters = (
+                tuple(uuid.UUID(c) for c in args.clusters.split(",")) if args.clusters else None
+            )
+            try:
+                record, key = create_key(
+                    conn, uuid.UUID(args.organization), args.name, scopes, clusters
+                )
+            except ApiKeyError as exc:
+                raise SettingsError(str(exc)) from exc
+            print(f"created key {record.prefix} for organization {record.organization_id}")
+            print(f"scopes: {','.join(record.scopes)}")
+            print(f"secret (shown once): {key}")
+        elif args.keys_command == "list":
+            organization = uuid.UUID(args.organization) if args.organization else None
+            for record in list_keys(conn, organization):
+                state = "revoked" if record.revoked_at else "active"
+                allowed = (
+                    "all clusters"
+                    if record.allowed_cluster_ids is None
+                    else ",".join(map(str, record.allowed_cluster_ids)) or "no clusters"
+                )
+                print(
+                    f"{record.prefix}\t{state}\t{record.organization_id}\t{record.name}\t"
+                    f"{','.join(record.scopes)}\t{allowed}"
+                )
+        elif not revoke_key(conn, args.prefix):
+            print(f"no active key with prefix {args.prefix}", file=sys.stderr)
+            return 1
+        else:
+            print(f"revoked {args.prefix}")
+    return 0
+
+
+def _cmd_kubecost_sim(args: argparse.Namespace) -> int:
+    from services.kubecost_sim.model import SimConfig
+    from services.kubecost_sim.server import run
+
+    run(
+        args.host,
+        args.port,
+        SimConfig(seed=args.seed, clusters=args.clusters, workloads_per_cluster=args.workloads),
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="costpipe",
+        description="Kubernetes cost pipeline: Kubecost/OpenCost -> Kafka -> TimescaleDB -> API.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            epilog=_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    migrate = command(
+        "migrate",
+        "create or upgrade the database schema",
+        "Apply pending schema migrations to COSTPIPE_DATABASE_URL (idempotent).",
+    )
+    migrate.set_defaults(func=_cmd_migrate)
+
+    collector = command(
+        "collector",
+        "poll Kubecost/OpenCost and produce allocation events",
+        "Poll each configured cluster's allocation API hour by hour (backfill, follow, re-poll "
+        "the restatement window) and produce one event per allocation to Kafka.",
+    )
+    collector.add_argument("--once", action="store_true", help="one cycle per cluster, then exit")
+    collector.add_argument(
+        "--from",
+        dest="start",
+        type=_timestamp,
+        help="collect this explicit range instead (ISO 8601), then exit",
+    )
+    collector.add_argument("--to", dest="end", type=_timestamp, help="end of the explicit range")
+    collector.set_defaults(func=_cmd_collector)
+
+    aggregator = command(
+        "aggregator",
+        "consume events into TimescaleDB raw rows and rollups",
+        "Consume allocation events, write raw rows and the hourly/daily/weekly/monthly rollups "
+        "in one transaction per batch, then commit offsets.",
+    )
+    aggregator.add_argument(
+        "--exit-when-idle",
+        type=float,
+        metavar="SECONDS",
+        help="exit after this many seconds without new events",
+    )
+    aggregator.set_defaults(func=_cmd_aggregator)
+
+    api = command(
+        "api",
+        "serve the cost-trend and FinOps HTTP API",
+        "Serve the HTTP API from the rollups on COSTPIPE_API_HOST:COSTPIPE_API_PORT.",
+    )
+    api.set_defaults(func=_cmd_api)
+
+    dev = command(
+        "dev",
+        "run everything locally with a simulated Kubecost",
+        "Start a local TimescaleDB and Kafka broker (persistent under --data-dir) unless "
+        "COSTPIPE_DATABASE_URL / COSTPIPE_KAFKA_BOOTSTRAP point elsewhere, migrate, and run the "
+        "collector (against the built-in Kubecost simulator unless COSTPIPE_KUBECOST_URL or "
+        "COSTPIPE_COLLECTOR_CONFIG is set), the aggregator and the API. Ctrl+C stops it all.",
+    )
+    dev.add_argument("--data-dir", default=".costpipe/dev", help="where local data lives")
+    dev.add_argument("--clusters", type=int, default=3, help="simulated clusters (default 3)")
+    dev.add_argument("--backfill-days", type=int, default=7, help="history to collect (default 7)")
+    dev.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
+    dev.set_defaults(func=_cmd_dev)
+
+    keys = command(
+        "keys",
+        "create, list and revoke API keys",
+        "Manage API keys. Keys are stored hashed; the secret is printed once.",
+    )
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="create a key and print its secret once")
+    create.add_argument("--organization", required=True, help="organization UUID")
+    create.add_argument("--name", default="api key", help="a label for the key")
+    create.add_argument("--scopes", help="comma-separated scopes (default: all)")
+    create.add_argument("--clusters", help="comma-separated cluster UUIDs the key may reach")
+    listing = key_commands.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--organization", help="only this organization's keys")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its prefix")
+    revoke.add_argument("prefix", help="the key's prefix (second part of cpk_<prefix>_<secret>)")
+    keys.set_defaults(func=_cmd_keys)
+
+    sim = command(
+        "kubecost-sim",
+        "serve a simulated Kubecost/OpenCost API",
+        "Answer the allocation and assets APIs for N synthetic clusters, deterministic "
+        "from a seed. Cluster i is served under /clusters/i (cluster 0 also at /).",
+    )
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=9090)
+    sim.add_argument("--clusters", type=int, default=3)
+    sim.add_argument("--workloads", type=int, default=40, help="workloads per cluster")
+    sim.add_argument("--seed", type=int, default=42)
+    sim.set_defaults(func=_cmd_kubecost_sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from shared.logs import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        return int(args.func(args))
+    except (SettingsError, MigrationError, ValueError) as exc:
+        print(f"costpipe {args.command}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.OperationalError as exc:
+        print(f"costpipe {args.command}: cannot reach the database: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

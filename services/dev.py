@@ -1,0 +1,151 @@
+"""`costpipe dev`: the whole pipeline on one machine, on its embedded defaults.
+
+Starts what is not configured (a persistent TimescaleDB and Kafka broker under the data folder,
+the Kubecost simulator), migrates, creates an API key, and runs collector, aggregator and API in
+one process until Ctrl+C, then stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+from services.collector.config import (
+    CollectorConfig,
+    load_config,
+    parse_config,
+)
+from services.runtime import aggregator_service, api_service, collector_service, stop_on_signals
+from shared.apikeys import ALL_SCOPES, create_key
+from shared.db.migrations import migrate
+from shared.localservices.kafka import LocalKafka
+from shared.localservices.timescale import LocalTimescale
+from shared.settings import AggregatorSettings, ApiSettings, DatabaseSettings, KafkaSettings
+
+log = logging.getLogger("costpipe.dev")
+
+
+@contextlib.contextmanager
+def _local_database(data_dir: Path) -> Iterator[str]:
+    configured = os.environ.get("COSTPIPE_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database = LocalTimescale(data_dir / "timescaledb")
+    url = database.start()
+    log.info("TimescaleDB running at %s (data in %s)", url, database.data_dir)
+    try:
+        yield url
+    finally:
+        database.stop()
+
+
+@contextlib.contextmanager
+def _local_broker(data_dir: Path) -> Iterator[str]:
+    configured = os.environ.get("COSTPIPE_KAFKA_BOOTSTRAP")
+    if configured:
+        yield configured
+        return
+    broker = LocalKafka(data_dir / "kafka")
+    bootstrap = broker.start()
+    log.info("Kafka broker running at %s", bootstrap)
+    try:
+        yield bootstrap
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def _collector_config(clusters: int, backfill_days: int) -> Iterator[CollectorConfig]:
+    if os.environ.get("COSTPIPE_COLLECTOR_CONFIG") or os.environ.get("COSTPIPE_KUBECOST_URL"):
+        yield load_config()
+        return
+    from services.kubecost_sim.model import SimConfig
+    from services.kubecost_sim.server import serve_in_thread
+
+    with serve_in_thread(SimConfig(clusters=clusters)) as base_url:
+        log.info("Kubecost simulator serving %d clusters at %s", clusters, base_url)
+        yield parse_config(
+            {
+                "defaults": {
+                    "backfill_days": backfill_days,
+                    "poll_interval_seconds": 60.0,
+                    "chunk_hours": 24,
+                },
+                "clusters": [
+                    {"name": f"sim-cluster-{i}", "base_url": f"{base_url}/clusters/{i}"}
+                    for i in range(clusters)
+                ],
+            }
+        )
+
+
+def _api_key(url: str, organization_id: uuid.UUID) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO organization (id, name) VALUES (%s, 'default') ON CONFLICT DO NOTHING",
+            (organization_id,),
+        )
+        _, key = create_key(conn, organization_id, "costpipe dev", ALL_SCOPES)
+    return key
+
+
+def run_dev(data_dir: str, clusters: int, backfill_days: int, api_port: int) -> int:
+    root = Path(data_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    with (
+        _local_database(root) as database_url,
+        _local_broker(root) as bootstrap,
+        _collector_config(clusters, backfill_days) as collector_config,
+    ):
+        env = {
+            **os.environ,
+            "COSTPIPE_DATABASE_URL": database_url,
+            "COSTPIPE_KAFKA_BOOTSTRAP": bootstrap,
+        }
+        database = DatabaseSettings.from_env(env)
+        kafka = KafkaSettings.from_env(env)
+        api = ApiSettings(host=os.environ.get("COSTPIPE_API_HOST", "127.0.0.1"), port=api_port)
+        migrate(database.url, database.rollup_mode)
+        organization = collector_config.clusters[0].organization_id
+        key = _api_key(database.url, organization)
+        first = collector_config.clusters[0].id
+        base = f"http://{api.host}:{api.port}"
+        print(
+            f"\ncostpipe is running.\n  API:      {base}\n  API key:  {key}\n"
+            f"  clusters: {', '.join(f'{c.name}={c.id}' for c in collector_config.clusters)}\n"
+            f'  try:      curl -H "Authorization: Bearer {key}" '
+            f'"{base}/v1/clusters/{first}/cost-trend?start=$(( $(date +%s) - 7*86400 ))'
+            f'&end=$(date +%s)&type=breakdown&granularity=daily"\n'
+            "Press Ctrl+C to stop.\n",
+            flush=True,
+        )
+
+        async def main() -> None:
+            stop = stop_on_signals()
+            tasks = [
+                asyncio.create_task(collector_service(database, kafka, collector_config, stop)),
+                asyncio.create_task(
+                    aggregator_service(database, kafka, AggregatorSettings.from_env(), stop)
+                ),
+                asyncio.create_task(api_service(database, api, stop)),
+            ]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            stop.set()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    log.error("a service failed: %r", result)
+
+        asyncio.run(main())
+        print("costpipe dev stopped.", file=sys.stderr)
+    return 0

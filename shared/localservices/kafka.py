@@ -1,0 +1,96 @@
+"""A Kafka-protocol broker run by the project itself: `noida-db` from PyPI, on loopback.
+
+It is an emulator; nothing in the pipeline may depend on its quirks, so it is used only where no
+real Kafka is configured (`COSTPIPE_KAFKA_BOOTSTRAP`) and no Docker engine answers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.localservices.process import free_port, port_is_free, wait_for_port
+from shared.localservices.timescale import LocalServiceError
+
+
+def _executable() -> str:
+    beside_python = Path(sys.executable).parent / "noida-db"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("noida-db")
+    if found is None:
+        raise LocalServiceError(
+            "the noida-db broker is not installed; install the project with its 'local' extra"
+        )
+    return found
+
+
+class LocalKafka:
+    """One broker process; data under `data_dir` survives a restart."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        port_file = self.data_dir / "costpipe-port"
+        if self.port is None and port_file.exists():
+            remembered = int(port_file.read_text())
+            if port_is_free(remembered):
+                self.port = remembered
+        if self.port is None:
+            self.port = free_port()
+        log_file = (self.data_dir / "broker.log").open("ab")
+        self._process = subprocess.Popen(
+            [
+                _executable(),
+                "start",
+                "--only",
+                "kafka",
+                "--host",
+                "127.0.0.1",
+                "--kafka-port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log_file.close()
+        try:
+            wait_for_port(self.port, timeout=timeout)
+        except TimeoutError as exc:
+            self.stop()
+            raise LocalServiceError(f"the Kafka broker did not start: {exc}") from exc
+        port_file.write_text(str(self.port))
+        return self.bootstrap
+
+    def stop(self, timeout: float = 15.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """Stop abruptly, as a crash would."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()

@@ -1,0 +1,176 @@
+"""Configuration from environment variables, all prefixed `COSTPIPE_`, read once per process.
+
+One dataclass per concern; each field names its variable so `costpipe --help` and the docs can
+list them. Invalid values fail at start with a message naming the variable, never later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+PREFIX = "COSTPIPE_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(PREFIX + name)
+    if value is None or value == "":
+        return default
+    return value
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = _get(env, name)
+    if value is None:
+        raise SettingsError(f"{PREFIX}{name} is not set")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{PREFIX}{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}{name} must be a number, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{PREFIX}{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """COSTPIPE_DATABASE_URL: postgresql://user:pass@host:port/db of a TimescaleDB server."""
+
+    url: str
+    pool_min: int = 1
+    pool_max: int = 10
+    rollup_mode: str = "auto"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DatabaseSettings:
+        env = os.environ if env is None else env
+        url = _require(env, "DATABASE_URL")
+        if urlsplit(url).scheme not in ("postgresql", "postgres"):
+            raise SettingsError(f"{PREFIX}DATABASE_URL must be a postgresql:// URL, got {url!r}")
+        mode = _get(env, "ROLLUP_MODE", "auto") or "auto"
+        if mode not in ("auto", "managed", "continuous"):
+            raise SettingsError(
+                f"{PREFIX}ROLLUP_MODE must be auto, managed or continuous, got {mode!r}"
+            )
+        return cls(
+            url=url,
+            pool_min=_int(env, "DATABASE_POOL_MIN", 1),
+            pool_max=_int(env, "DATABASE_POOL_MAX", 10, minimum=1),
+            rollup_mode=mode,
+        )
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """COSTPIPE_KAFKA_BOOTSTRAP: comma-separated host:port list of Kafka brokers."""
+
+    bootstrap: str
+    partitions: int = 6
+    replication_factor: int = 1
+    consumer_group: str = "costpipe-aggregator"
+    topic_prefix: str = "costpipe."
+
+    @property
+    def allocations_topic(self) -> str:
+        return f"{self.topic_prefix}allocations.v1"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.topic_prefix}deadletter.v1"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KafkaSettings:
+        env = os.environ if env is None else env
+        bootstrap = _require(env, "KAFKA_BOOTSTRAP")
+        for server in bootstrap.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise SettingsError(
+                    f"{PREFIX}KAFKA_BOOTSTRAP must be a host:port list, got {bootstrap!r}"
+                )
+        return cls(
+            bootstrap=bootstrap,
+            partitions=_int(env, "KAFKA_PARTITIONS", 6, minimum=1),
+            replication_factor=_int(env, "KAFKA_REPLICATION_FACTOR", 1, minimum=1),
+            consumer_group=_get(env, "KAFKA_CONSUMER_GROUP", "costpipe-aggregator")
+            or "costpipe-aggregator",
+            topic_prefix=_get(env, "KAFKA_TOPIC_PREFIX", "costpipe.") or "costpipe.",
+        )
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """COSTPIPE_API_HOST / COSTPIPE_API_PORT: where the API listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    currency: str = "USD"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
+        env = os.environ if env is None else env
+        return cls(
+            host=_get(env, "API_HOST", "127.0.0.1") or "127.0.0.1",
+            port=_int(env, "API_PORT", 8080),
+            currency=_get(env, "CURRENCY", "USD") or "USD",
+        )
+
+
+@dataclass(frozen=True)
+class AggregatorSettings:
+    """Batch bounds: a batch closes at COSTPIPE_BATCH_MAX_EVENTS or COSTPIPE_BATCH_MAX_MS."""
+
+    batch_max_events: int = 5000
+    batch_max_ms: int = 500
+    retry_backoff_seconds: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AggregatorSettings:
+        env = os.environ if env is None else env
+        return cls(
+            batch_max_events=_int(env, "BATCH_MAX_EVENTS", 5000, minimum=1),
+            batch_max_ms=_int(env, "BATCH_MAX_MS", 500, minimum=1),
+            retry_backoff_seconds=_float(env, "RETRY_BACKOFF_SECONDS", 1.0),
+        )
+
+
+ENV_DOC: dict[str, str] = {
+    "COSTPIPE_DATABASE_URL": "PostgreSQL/TimescaleDB URL (postgresql://...)",
+    "COSTPIPE_KAFKA_BOOTSTRAP": "Kafka bootstrap servers, host:port[,host:port]",
+    "COSTPIPE_KAFKA_PARTITIONS": "partitions for topics the pipeline creates (default 6)",
+    "COSTPIPE_KAFKA_TOPIC_PREFIX": "prefix of the pipeline's topic names (default costpipe.)",
+    "COSTPIPE_KAFKA_CONSUMER_GROUP": "aggregator consumer group (default costpipe-aggregator)",
+    "COSTPIPE_ROLLUP_MODE": "auto | managed | continuous (default auto)",
+    "COSTPIPE_COLLECTOR_CONFIG": "TOML file listing the clusters to collect from",
+    "COSTPIPE_KUBECOST_URL": "one cluster's Kubecost/OpenCost base URL (instead of a file)",
+    "COSTPIPE_API_HOST": "API listen address (default 127.0.0.1)",
+    "COSTPIPE_API_PORT": "API listen port (default 8080)",
+    "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 5000)",
+    "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
+}

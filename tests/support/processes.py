@@ -1,0 +1,88 @@
+"""Running `costpipe` commands as real processes, the way operators run them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import httpx
+
+from shared.localservices.process import free_port
+
+COSTPIPE = [sys.executable, "-m", "services.cli"]
+
+
+def _environment(env: Mapping[str, str]) -> dict[str, str]:
+    return {**os.environ, "COSTPIPE_LOG_LEVEL": "INFO", **env}
+
+
+def run_costpipe(
+    args: list[str], env: Mapping[str, str], timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*COSTPIPE, *args],
+        env=_environment(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"costpipe {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def create_key(env: Mapping[str, str], organization: str, scopes: str, *extra: str) -> str:
+    output = run_costpipe(
+        ["keys", "create", "--organization", organization, "--scopes", scopes, *extra], env
+    ).stdout
+    for line in output.splitlines():
+        if line.startswith("secret (shown once): "):
+            return line.split(": ", 1)[1].strip()
+    raise AssertionError(f"no secret in output: {output}")
+
+
+@contextmanager
+def running_api(env: Mapping[str, str], timeout: float = 30.0) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*COSTPIPE, "api"],
+        env=_environment({**env, "COSTPIPE_API_PORT": str(port)}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"API exited early: {process.stderr.read() if process.stderr else ''}"
+                )
+            try:
+                if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("API did not come up")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
