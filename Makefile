@@ -3,6 +3,7 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.9
 UV := python3 -m uv
 RUN := $(UV) run --frozen
+LINT_PATHS := shared services tests $(wildcard bench)
 
 .PHONY: help setup test lint typecheck unit dev
 
@@ -15,8 +16,8 @@ setup: ## install uv, the locked Python dependencies, and (as root) TimescaleDB
 	bash deploy/local/install-timescaledb.sh
 
 lint: ## ruff (lint + format check)
-	$(RUN) ruff check shared services tests bench
-	$(RUN) ruff format --check shared services tests bench
+	$(RUN) ruff check $(LINT_PATHS)
+	$(RUN) ruff format --check $(LINT_PATHS)
 
 typecheck: ## mypy --strict on shared/ and services/
 	$(RUN) mypy
