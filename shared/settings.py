@@ -131,6 +131,8 @@ class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     currency: str = "USD"
+    rate_limit_per_minute: int = 600
+    database_timeout_seconds: float = 3.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -139,6 +141,8 @@ class ApiSettings:
             host=_get(env, "API_HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(env, "API_PORT", 8080),
             currency=_get(env, "CURRENCY", "USD") or "USD",
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600),
+            database_timeout_seconds=_float(env, "API_DATABASE_TIMEOUT_SECONDS", 3.0, 0.1),
         )
 
 
@@ -171,6 +175,8 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_KUBECOST_URL": "one cluster's Kubecost/OpenCost base URL (instead of a file)",
     "COSTPIPE_API_HOST": "API listen address (default 127.0.0.1)",
     "COSTPIPE_API_PORT": "API listen port (default 8080)",
+    "COSTPIPE_RATE_LIMIT_PER_MINUTE": "API requests per minute per key (default 600; 0 = off)",
+    "COSTPIPE_API_DATABASE_TIMEOUT_SECONDS": "API wait for a database connection (default 3)",
     "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 5000)",
     "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
 }

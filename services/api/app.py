@@ -18,6 +18,7 @@ from services.api.errors import (
     handle_unexpected,
     request_id_of,
 )
+from services.api.rate_limit import RateLimiter
 from shared.db.pool import make_pool
 from shared.settings import ApiSettings, DatabaseSettings
 
@@ -41,13 +42,14 @@ async def _request_id_header(request: Request[Any, Any, Any]) -> None:
 
 
 def create_app(database: DatabaseSettings, api: ApiSettings) -> Litestar:
-    pool = make_pool(database, "api")
+    pool = make_pool(database, "api", timeout=api.database_timeout_seconds)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.currency = api.currency
+        app.state.rate_limiter = RateLimiter(api.rate_limit_per_minute)
         try:
             yield
         finally:

@@ -6,7 +6,6 @@ Parameters are read as raw strings so that each mistake gets the code the contra
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -41,13 +40,6 @@ class TrendQuery:
     type: TrendType
     granularity: Resolution
     cost_mode: CostMode | None
-
-
-def parse_uuid(value: str, code: str = "BAD_REQUEST", what: str = "identifier") -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ApiError(400, code, f"{what} is not a valid UUID", {"value": value[:64]}) from None
 
 
 def _epoch(name: str, raw: str | None) -> datetime:

@@ -1,0 +1,74 @@
+"""Putting hand-made events through the real pipeline: Kafka, then the aggregator process."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from services.collector.producer import EventProducer
+from shared.events import AllocationEvent, AllocationKind
+from shared.ids import allocation_event_id
+from shared.kafka import ensure_topics
+from shared.settings import KafkaSettings
+from tests.support.processes import run_costpipe
+
+
+def allocation(
+    *,
+    organization_id: uuid.UUID,
+    cluster_id: uuid.UUID,
+    window_start: datetime,
+    window_end: datetime,
+    name: str,
+    cost: int,
+    idle_share: int = 0,
+    namespace: str = "",
+    controller_kind: str = "",
+    controller: str = "",
+    workload_uid: uuid.UUID | None = None,
+    node_group: str = "",
+    kind: AllocationKind = AllocationKind.WORKLOAD,
+    produced_at: datetime | None = None,
+) -> AllocationEvent:
+    return AllocationEvent(
+        event_id=allocation_event_id(cluster_id, window_start, name),
+        organization_id=organization_id,
+        cluster_id=cluster_id,
+        cluster_name=f"cluster-{str(cluster_id)[:8]}",
+        window_start=window_start,
+        window_end=window_end,
+        name=name,
+        kind=kind,
+        namespace=namespace,
+        controller_kind=controller_kind,
+        controller=controller,
+        workload_uid=workload_uid,
+        node_group=node_group,
+        total_cost=cost if not kind.is_idle_pool else idle_share,
+        cost=cost,
+        cpu_cost=cost,
+        idle_share=idle_share,
+        produced_at=produced_at or datetime.now(UTC),
+    )
+
+
+def produce(env: Mapping[str, str], events: Sequence[AllocationEvent]) -> None:
+    settings = KafkaSettings.from_env(env)
+
+    async def main() -> None:
+        await ensure_topics(settings)
+        producer = EventProducer(settings)
+        await producer.start()
+        try:
+            await producer.send_all(events)
+        finally:
+            await producer.stop()
+
+    asyncio.run(main())
+
+
+def aggregate(env: Mapping[str, str], idle_seconds: float = 3.0) -> None:
+    """Run the aggregator process until it has been idle for `idle_seconds` with partitions."""
+    run_costpipe(["aggregator", "--exit-when-idle", str(idle_seconds)], env)
