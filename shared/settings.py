@@ -133,6 +133,7 @@ class ApiSettings:
     currency: str = "USD"
     rate_limit_per_minute: int = 600
     database_timeout_seconds: float = 3.0
+    key_cache_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -143,6 +144,7 @@ class ApiSettings:
             currency=_get(env, "CURRENCY", "USD") or "USD",
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600),
             database_timeout_seconds=_float(env, "API_DATABASE_TIMEOUT_SECONDS", 3.0, 0.1),
+            key_cache_seconds=_float(env, "API_KEY_CACHE_SECONDS", 5.0),
         )
 
 
@@ -177,6 +179,7 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_API_PORT": "API listen port (default 8080)",
     "COSTPIPE_RATE_LIMIT_PER_MINUTE": "API requests per minute per key (default 600; 0 = off)",
     "COSTPIPE_API_DATABASE_TIMEOUT_SECONDS": "API wait for a database connection (default 3)",
+    "COSTPIPE_API_KEY_CACHE_SECONDS": "how long a resolved API key is reused (default 5; 0 = off)",
     "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 5000)",
     "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
 }

@@ -10,6 +10,7 @@ from litestar import Litestar, Request, get
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
+from services.api.auth import KeyCache
 from services.api.controllers.cost_trend import CostTrendController
 from services.api.errors import (
     ApiError,
@@ -50,6 +51,7 @@ def create_app(database: DatabaseSettings, api: ApiSettings) -> Litestar:
         app.state.pool = pool
         app.state.currency = api.currency
         app.state.rate_limiter = RateLimiter(api.rate_limit_per_minute)
+        app.state.key_cache = KeyCache(api.key_cache_seconds)
         try:
             yield
         finally:

@@ -94,7 +94,8 @@ ORGANIZATION = _Scope("organization", "organization:read", CostMode.FULLY_LOADED
 
 
 async def _principal(request: Request[Any, Any, Any], scope: _Scope) -> Principal:
-    principal = await resolve_key(request.app.state.pool, bearer_key(request))
+    state = request.app.state
+    principal = await resolve_key(state.pool, bearer_key(request), state.key_cache)
     request.app.state.rate_limiter.check(principal.key_id)
     principal.require_scope(scope.permission)
     return principal

@@ -1,0 +1,234 @@
+"""Cost-trend API latency on a year of hourly data, against a floor and a naive peer.
+
+Measured side by side in one run on one machine:
+- the floor: a trivial endpoint of the same app (`/healthz`), over the same HTTP stack;
+- each cost-trend endpoint (one-year monthly, 30-day daily, 7-day hourly), served from rollups;
+- the naive peer: the same answers computed from the raw `allocation` rows, timed as SQL on the
+  same database, next to the rollup SQL the endpoint runs.
+
+The data set is generated in SQL (the benchmark measures reads, not ingestion): hourly raw rows
+for C clusters x W workloads over D days, and rollups built as the GROUP BY of those rows, which
+is the state the aggregator maintains (the aggregator's property test checks that equality).
+
+Run: `python -m bench.cost_trend_latency [--workloads 2000 --clusters 3 --days 365]`.
+Prints one JSON document; figures are ratios to the floor measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from shared.apikeys import ALL_SCOPES, create_key
+from shared.localservices.timescale import LocalTimescale
+from tests.support.databases import fresh_database
+from tests.support.processes import running_api
+
+ORG = uuid.UUID("0000000a-0000-4000-8000-0000000000be")
+
+
+@contextmanager
+def _server() -> Iterator[str]:
+    configured = os.environ.get("COSTPIPE_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    root = Path(tempfile.mkdtemp(prefix="costpipe-bench-"))
+    root.chmod(0o755)
+    database = LocalTimescale(root / "pg", durable=False)
+    try:
+        yield database.start()
+    finally:
+        database.destroy()
+
+
+def _generate(url: str, clusters: int, workloads: int, days: int, end: datetime) -> dict[str, Any]:
+    start = end - timedelta(days=days)
+    cluster_ids = [uuid.uuid5(ORG, f"bench-cluster-{i}") for i in range(clusters)]
+    began = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO organization (id, name) VALUES (%s, 'bench')", (ORG,))
+        for index, cluster_id in enumerate(cluster_ids):
+            conn.execute(
+                "INSERT INTO cluster (id, organization_id, name) VALUES (%s, %s, %s)",
+                (cluster_id, ORG, f"bench-{index}"),
+            )
+            conn.execute(
+                "INSERT INTO workload (uid, cluster_id, namespace, kind, name, first_seen,"
+                " last_seen) SELECT md5(%(ct)s || w)::uuid, %(c)s, 'ns-' || (w %% 40),"
+                " 'deployment', 'wl-' || w, %(start)s, %(end)s"
+                " FROM generate_series(1, %(w)s) AS w",
+                {"c": cluster_id, "ct": str(cluster_id), "w": workloads, "start": start, "end": end},
+            )
+            # One raw row per workload per hour; cost varies by hour and workload, in micro-units.
+            conn.execute(
+                "INSERT INTO allocation SELECT %(c)s, 'wl-' || w || '-pod', h,"
+                " h + interval '1 hour', gen_random_uuid(), 'workload', 'ns-' || (w %% 40),"
+                " 'deployment', 'wl-' || w, 'wl-' || w || '-pod', '', 'node-' || (w %% 50),"
+                " 'group-' || (w %% 3), md5(%(ct)s || w)::uuid, 'svc-' || (w %% 25),"
+                " 'team-' || (w %% 7), 'user-' || (w %% 30),"
+                " c, 0, 0, 0, 0, 0, 0, 0, c + c / 4, c, c / 4,"
+                " 60, 0.5, 0.5, 0.2, 1e9, 1e9, 5e8, 0, 0, 0, now(), now()"
+                " FROM generate_series(1, %(w)s) AS w,"
+                " generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval"
+                " '1 hour', interval '1 hour') AS h,"
+                " LATERAL (SELECT (10000 + (w * 7919 + extract(epoch FROM h)::bigint / 3600"
+                " * 104729) %% 90000)::bigint AS c) AS costs",
+                {"c": cluster_id, "ct": str(cluster_id), "w": workloads, "start": start, "end": end},
+            )
+        for table, interval in (
+            ("cost_hourly", "1 hour"),
+            ("cost_daily", "1 day"),
+            ("cost_weekly", "1 week"),
+            ("cost_monthly", "1 month"),
+        ):
+            conn.execute(
+                f"INSERT INTO {table} SELECT time_bucket('{interval}', window_start), cluster_id,"
+                " namespace, workload_uid, node_group, service, team, owner, kind, count(*),"
+                " sum(cost), sum(idle_share), sum(cpu_cost), sum(gpu_cost), sum(ram_cost),"
+                " sum(pv_cost), sum(network_cost), sum(load_balancer_cost), sum(shared_cost),"
+                " sum(external_cost) FROM allocation GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+            )
+        conn.execute("VACUUM ANALYZE")
+        raw_rows = conn.execute("SELECT count(*) FROM allocation").fetchone()
+    return {
+        "clusters": [str(c) for c in cluster_ids],
+        "raw_rows": raw_rows[0] if raw_rows else 0,
+        "generation_seconds": round(time.perf_counter() - began, 1),
+        "start": start,
+        "end": end,
+    }
+
+
+def _measure(call: Callable[[], object], requests: int) -> dict[str, float]:
+    for _ in range(min(20, requests)):
+        call()
+    samples = []
+    began = time.perf_counter()
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - t0) * 1000)
+    elapsed = time.perf_counter() - began
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 3),
+        "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 3),
+        "requests_per_second": round(requests / elapsed, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--clusters", type=int, default=3)
+    parser.add_argument("--workloads", type=int, default=2000, help="per cluster")
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args(argv)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    results: dict[str, Any] = {"parameters": vars(args)}
+    with _server() as server, fresh_database(server) as url:
+        data = _generate(url, args.clusters, args.workloads, args.days, end)
+        results["dataset"] = {k: data[k] for k in ("raw_rows", "generation_seconds")}
+        with psycopg.connect(url, autocommit=True) as conn:
+            key = create_key(conn, ORG, "bench", ALL_SCOPES)[1]
+        cluster = data["clusters"][0]
+        year_start = int((end - timedelta(days=365)).timestamp())
+        now = int(end.timestamp())
+        queries = {
+            "cluster_year_monthly": (
+                f"/v1/clusters/{cluster}/cost-trend",
+                {"start": year_start, "end": now, "granularity": "monthly", "type": "breakdown"},
+            ),
+            "cluster_30d_daily": (
+                f"/v1/clusters/{cluster}/cost-trend",
+                {"start": now - 30 * 86400, "end": now, "granularity": "daily"},
+            ),
+            "namespace_year_monthly": (
+                f"/v1/clusters/{cluster}/namespaces/ns-1/cost-trend",
+                {"start": year_start, "end": now, "granularity": "monthly", "type": "breakdown"},
+            ),
+            "node_group_7d_hourly": (
+                f"/v1/clusters/{cluster}/node-groups/group-1/cost-trend",
+                {"start": now - 7 * 86400, "end": now},
+            ),
+            "organization_year_monthly": (
+                "/v1/organizations/dashboard/cost-trend",
+                {"start": year_start, "end": now, "granularity": "monthly", "type": "breakdown"},
+            ),
+        }
+        env = {
+            "COSTPIPE_DATABASE_URL": url,
+            "COSTPIPE_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+            "COSTPIPE_RATE_LIMIT_PER_MINUTE": "0",
+        }
+        with running_api(env) as base, httpx.Client(base_url=base) as client:
+            headers = {"Authorization": f"Bearer {key}"}
+            floor = _measure(lambda: client.get("/healthz").raise_for_status(), args.requests)
+            results["floor_healthz"] = floor
+            endpoints = {}
+            for name, (path, params) in queries.items():
+                stats = _measure(
+                    lambda p=path, q=params: client.get(
+                        p, params=q, headers=headers
+                    ).raise_for_status(),
+                    args.requests,
+                )
+                stats["p50_vs_floor"] = round(stats["p50_ms"] / floor["p50_ms"], 2)
+                endpoints[name] = stats
+            results["endpoints"] = endpoints
+        results["sql_rollup_vs_raw"] = _sql_comparison(url, cluster, year_start, now)
+    json.dump(results, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _sql_comparison(url: str, cluster: str, start: int, end: int) -> dict[str, Any]:
+    """The one-year monthly answer from the monthly rollup and from raw rows, same connection."""
+    window = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+    rollup = (
+        "SELECT bucket, sum(cost + idle_share) FROM cost_monthly WHERE cluster_id = %s"
+        " AND bucket >= time_bucket('1 month', %s::timestamptz) AND bucket < %s GROUP BY bucket"
+    )
+    naive = (
+        "SELECT time_bucket('1 month', window_start) AS b, sum(cost + idle_share)"
+        " FROM allocation WHERE cluster_id = %s AND window_start >= time_bucket('1 month',"
+        " %s::timestamptz) AND window_start < %s GROUP BY b"
+    )
+    with psycopg.connect(url) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        answers = {}
+        timings = {}
+        for name, query, runs in (("rollup", rollup, 50), ("raw", naive, 5)):
+            params = (cluster, *window)
+            answers[name] = sorted(conn.execute(query, params).fetchall())
+            samples = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                conn.execute(query, params).fetchall()
+                samples.append((time.perf_counter() - t0) * 1000)
+            timings[name] = round(statistics.median(samples), 3)
+    return {
+        "rollup_p50_ms": timings["rollup"],
+        "raw_p50_ms": timings["raw"],
+        "raw_over_rollup": round(timings["raw"] / timings["rollup"], 1),
+        "same_answer": answers["rollup"] == answers["raw"],
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
