@@ -12,6 +12,8 @@ from litestar.openapi import OpenAPIConfig
 
 from services.api.auth import KeyCache
 from services.api.controllers.cost_trend import CostTrendController
+from services.api.controllers.finops_costs import FinOpsCostsController
+from services.api.controllers.finops_dashboard import FinOpsDashboardController
 from services.api.errors import (
     ApiError,
     handle_api_error,
@@ -58,7 +60,13 @@ def create_app(database: DatabaseSettings, api: ApiSettings) -> Litestar:
             await pool.close()
 
     return Litestar(
-        route_handlers=[healthz, readyz, CostTrendController],
+        route_handlers=[
+            healthz,
+            readyz,
+            CostTrendController,
+            FinOpsCostsController,
+            FinOpsDashboardController,
+        ],
         lifespan=[lifespan],
         before_request=_request_id_header,
         exception_handlers={
