@@ -1,8 +1,9 @@
-"""Which clusters to collect from, read from a TOML file and/or environment variables.
+"""Which clusters to collect from, read from a TOML file or, for one cluster, the environment.
 
 A file (`COSTPIPE_COLLECTOR_CONFIG`) lists many clusters; for a single cluster the environment is
-enough (`COSTPIPE_KUBECOST_URL`, `COSTPIPE_CLUSTER_NAME`, ...). Everything is validated at start so
-a typo fails the process with a message naming the setting, not an hour later.
+enough (`COSTPIPE_KUBECOST_URL`, `COSTPIPE_CLUSTER_NAME`, ...). Everything is validated at start,
+unknown keys included, so a typo fails the process with a message naming the setting instead of
+being silently ignored and noticed an hour later. The format is documented in docs/collector.md.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import os
 import tomllib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from services.collector.config_checks import ConfigError, Table
 from shared.ids import cluster_id_for_name
 from shared.settings import SettingsError
 
@@ -24,6 +25,13 @@ DEFAULT_SERVICE_LABELS = ("app.kubernetes.io/name", "app", "service")
 DEFAULT_TEAM_LABELS = ("team", "org", "organization")
 DEFAULT_OWNER_LABELS = ("owner", "user")
 
+# Where each product serves its APIs: Kubecost's cost-analyzer under /model, OpenCost's own
+# API server (port 9003) at the root, with allocations under /allocation/compute.
+FLAVOR_PATHS = {
+    "kubecost": ("/model/allocation", "/model/assets"),
+    "opencost": ("/allocation/compute", "/assets"),
+}
+
 
 @dataclass(frozen=True)
 class ClusterConfig:
@@ -31,6 +39,7 @@ class ClusterConfig:
     id: uuid.UUID
     organization_id: uuid.UUID
     base_url: str
+    flavor: str = "kubecost"
     allocation_path: str = "/model/allocation"
     assets_path: str = "/model/assets"
     auth_header: str | None = None
@@ -47,101 +56,176 @@ class CollectorConfig:
     poll_interval_seconds: float = 300.0
     request_timeout_seconds: float = 30.0
     max_attempts: int = 4
+    retry_base_delay_seconds: float = 0.5
+    retry_max_delay_seconds: float = 30.0
+    progress_log_every: int = 10
     service_labels: tuple[str, ...] = DEFAULT_SERVICE_LABELS
     team_labels: tuple[str, ...] = DEFAULT_TEAM_LABELS
     owner_labels: tuple[str, ...] = DEFAULT_OWNER_LABELS
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _uuid(value: object, where: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise SettingsError(f"{where} must be a UUID, got {value!r}") from exc
+_DEFAULT_KEYS = frozenset(
+    {
+        "organization_id",
+        "organization_name",
+        "backfill_days",
+        "restatement_hours",
+        "chunk_hours",
+        "poll_interval_seconds",
+        "request_timeout_seconds",
+        "max_attempts",
+        "retry_base_delay_seconds",
+        "retry_max_delay_seconds",
+        "progress_log_every",
+        "service_labels",
+        "team_labels",
+        "owner_labels",
+    }
+)
+_CLUSTER_KEYS = frozenset(
+    {
+        "name",
+        "id",
+        "organization_id",
+        "base_url",
+        "flavor",
+        "allocation_path",
+        "assets_path",
+        "auth_header",
+        "aggregate",
+    }
+)
 
 
-def _url(value: object, where: str) -> str:
-    text = str(value).rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError(f"{where} must be an http(s) URL, got {value!r}")
-    return text
-
-
-def _positive_int(raw: Mapping[str, Any], key: str, default: int, where: str) -> int:
-    value = raw.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SettingsError(f"{where}.{key} must be a non-negative integer, got {value!r}")
-    return value
-
-
-def _labels(raw: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = raw.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SettingsError(f"defaults.{key} must be a list of label keys")
-    return tuple(value)
-
-
-def _cluster(raw: Mapping[str, Any], index: int, default_org: uuid.UUID) -> ClusterConfig:
-    where = f"clusters[{index}]"
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise SettingsError(f"{where}.name is required")
-    if "base_url" not in raw:
-        raise SettingsError(f"{where}.base_url is required")
-    organization_id = _uuid(raw.get("organization_id", default_org), f"{where}.organization_id")
-    cluster_id = (
-        _uuid(raw["id"], f"{where}.id")
-        if "id" in raw
-        else cluster_id_for_name(organization_id, name)
-    )
-    auth = raw.get("auth_header")
-    if auth is not None and not isinstance(auth, str):
-        raise SettingsError(f"{where}.auth_header must be a string")
+def _cluster(raw: object, index: int, default_org: uuid.UUID) -> ClusterConfig:
+    table = Table(raw, f"clusters[{index}]", _CLUSTER_KEYS)
+    name = table.text("name")
+    table.where = f"clusters[{index}] ({name})"
+    base_url = table.url("base_url")
+    organization_id = table.uuid("organization_id", default_org)
+    cluster_id = table.uuid("id", cluster_id_for_name(organization_id, name))
+    flavor = table.text("flavor", "kubecost")
+    if flavor not in FLAVOR_PATHS:
+        raise table.error("flavor", f"must be one of {', '.join(FLAVOR_PATHS)}, got {flavor!r}")
+    allocation_default, assets_default = FLAVOR_PATHS[flavor]
     return ClusterConfig(
         name=name,
         id=cluster_id,
         organization_id=organization_id,
-        base_url=_url(raw["base_url"], f"{where}.base_url"),
-        allocation_path=str(raw.get("allocation_path", "/model/allocation")),
-        assets_path=str(raw.get("assets_path", "/model/assets")),
-        auth_header=auth,
-        aggregate=str(raw.get("aggregate", "pod")),
+        base_url=base_url,
+        flavor=flavor,
+        allocation_path=table.path("allocation_path", allocation_default),
+        assets_path=table.path("assets_path", assets_default),
+        auth_header=table.optional_text("auth_header"),
+        aggregate=table.text("aggregate", "pod").strip(),
     )
+
+
+def _check_unique(clusters: tuple[ClusterConfig, ...]) -> None:
+    seen_ids: dict[uuid.UUID, str] = {}
+    seen_names: set[str] = set()
+    for cluster in clusters:
+        if cluster.id in seen_ids:
+            raise SettingsError(
+                f"clusters {seen_ids[cluster.id]!r} and {cluster.name!r} share the id {cluster.id}"
+                " (an id is derived from the organization and name when not given)"
+            )
+        if cluster.name in seen_names:
+            raise SettingsError(f"two clusters are named {cluster.name!r}; names must be unique")
+        seen_ids[cluster.id] = cluster.name
+        seen_names.add(cluster.name)
 
 
 def parse_config(raw: Mapping[str, Any]) -> CollectorConfig:
-    defaults = raw.get("defaults", {})
-    if not isinstance(defaults, Mapping):
-        raise SettingsError("[defaults] must be a table")
-    default_org = _uuid(
-        defaults.get("organization_id", DEFAULT_ORGANIZATION_ID), "defaults.organization_id"
-    )
+    """A validated configuration from the parsed TOML document (or the same shape built in code)."""
+    Table(raw, "the collector configuration", frozenset({"defaults", "clusters"}))
+    defaults = Table(raw.get("defaults", {}), "defaults", _DEFAULT_KEYS)
+    default_org = defaults.uuid("organization_id", DEFAULT_ORGANIZATION_ID)
     clusters_raw = raw.get("clusters", [])
     if not isinstance(clusters_raw, list) or not clusters_raw:
         raise SettingsError("at least one [[clusters]] entry is required")
     clusters = tuple(_cluster(c, i, default_org) for i, c in enumerate(clusters_raw))
-    ids = [c.id for c in clusters]
-    if len(set(ids)) != len(ids):
-        raise SettingsError("two clusters share the same id")
-    chunk_hours = _positive_int(defaults, "chunk_hours", 24, "defaults")
-    if chunk_hours < 1:
-        raise SettingsError("defaults.chunk_hours must be at least 1")
+    _check_unique(clusters)
+    base_delay = defaults.number("retry_base_delay_seconds", 0.5, 0.0)
+    max_delay = defaults.number("retry_max_delay_seconds", max(30.0, base_delay), base_delay)
     return CollectorConfig(
         clusters=clusters,
-        organization_name=str(defaults.get("organization_name", "default")),
-        backfill_days=_positive_int(defaults, "backfill_days", 7, "defaults"),
-        restatement_hours=_positive_int(defaults, "restatement_hours", 48, "defaults"),
-        chunk_hours=chunk_hours,
-        poll_interval_seconds=float(defaults.get("poll_interval_seconds", 300.0)),
-        request_timeout_seconds=float(defaults.get("request_timeout_seconds", 30.0)),
-        max_attempts=max(1, _positive_int(defaults, "max_attempts", 4, "defaults")),
-        service_labels=_labels(defaults, "service_labels", DEFAULT_SERVICE_LABELS),
-        team_labels=_labels(defaults, "team_labels", DEFAULT_TEAM_LABELS),
-        owner_labels=_labels(defaults, "owner_labels", DEFAULT_OWNER_LABELS),
+        organization_name=defaults.text("organization_name", "default"),
+        backfill_days=defaults.integer("backfill_days", 7, 0),
+        restatement_hours=defaults.integer("restatement_hours", 48, 0),
+        chunk_hours=defaults.integer("chunk_hours", 24, 1),
+        poll_interval_seconds=defaults.number("poll_interval_seconds", 300.0, 0.0, strict=True),
+        request_timeout_seconds=defaults.number("request_timeout_seconds", 30.0, 0.0, strict=True),
+        max_attempts=defaults.integer("max_attempts", 4, 1),
+        retry_base_delay_seconds=base_delay,
+        retry_max_delay_seconds=max_delay,
+        progress_log_every=defaults.integer("progress_log_every", 10, 1),
+        service_labels=defaults.labels("service_labels", DEFAULT_SERVICE_LABELS),
+        team_labels=defaults.labels("team_labels", DEFAULT_TEAM_LABELS),
+        owner_labels=defaults.labels("owner_labels", DEFAULT_OWNER_LABELS),
     )
+
+
+def read_config_file(path: str) -> CollectorConfig:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"COSTPIPE_COLLECTOR_CONFIG: cannot read {path}: {exc}") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"COSTPIPE_COLLECTOR_CONFIG: {path} is not valid TOML: {exc}") from exc
+    try:
+        return parse_config(raw)
+    except SettingsError as exc:
+        raise SettingsError(f"COSTPIPE_COLLECTOR_CONFIG: {path}: {exc}") from exc
+
+
+# The single-cluster form: variable -> key of the cluster table or of [defaults].
+_ENV_CLUSTER = {
+    "COSTPIPE_KUBECOST_URL": "base_url",
+    "COSTPIPE_CLUSTER_NAME": "name",
+    "COSTPIPE_CLUSTER_ID": "id",
+    "COSTPIPE_KUBECOST_FLAVOR": "flavor",
+    "COSTPIPE_KUBECOST_ALLOCATION_PATH": "allocation_path",
+    "COSTPIPE_KUBECOST_ASSETS_PATH": "assets_path",
+    "COSTPIPE_KUBECOST_AUTH_HEADER": "auth_header",
+    "COSTPIPE_KUBECOST_AGGREGATE": "aggregate",
+}
+_ENV_DEFAULTS: dict[str, tuple[str, type[int] | type[float] | type[str]]] = {
+    "COSTPIPE_ORGANIZATION_ID": ("organization_id", str),
+    "COSTPIPE_BACKFILL_DAYS": ("backfill_days", int),
+    "COSTPIPE_RESTATEMENT_HOURS": ("restatement_hours", int),
+    "COSTPIPE_CHUNK_HOURS": ("chunk_hours", int),
+    "COSTPIPE_POLL_INTERVAL_SECONDS": ("poll_interval_seconds", float),
+    "COSTPIPE_REQUEST_TIMEOUT_SECONDS": ("request_timeout_seconds", float),
+    "COSTPIPE_MAX_ATTEMPTS": ("max_attempts", int),
+    "COSTPIPE_RETRY_BASE_DELAY_SECONDS": ("retry_base_delay_seconds", float),
+}
+
+
+def config_from_env(env: Mapping[str, str]) -> CollectorConfig:
+    """One cluster from `COSTPIPE_*` variables; errors name the variable, not a TOML key."""
+    cluster: dict[str, Any] = {"name": "default"}
+    for variable, key in _ENV_CLUSTER.items():
+        if env.get(variable):
+            cluster[key] = env[variable]
+    defaults: dict[str, Any] = {}
+    for variable, (key, kind) in _ENV_DEFAULTS.items():
+        raw_value = env.get(variable)
+        if not raw_value:
+            continue
+        try:
+            defaults[key] = kind(raw_value)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise SettingsError(f"{variable} must be {what}, got {raw_value!r}") from None
+    try:
+        return parse_config({"defaults": defaults, "clusters": [cluster]})
+    except ConfigError as exc:
+        variables = {key: var for var, key in _ENV_CLUSTER.items()}
+        variables.update({key: var for var, (key, _) in _ENV_DEFAULTS.items()})
+        raise SettingsError(f"{variables.get(exc.key, exc.key)} {exc.problem}") from exc
 
 
 def load_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
@@ -149,38 +233,10 @@ def load_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
     env = os.environ if env is None else env
     path = env.get("COSTPIPE_COLLECTOR_CONFIG")
     if path:
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SettingsError(f"COSTPIPE_COLLECTOR_CONFIG: cannot read {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(
-                f"COSTPIPE_COLLECTOR_CONFIG: {path} is not valid TOML: {exc}"
-            ) from exc
-        return parse_config(raw)
-    url = env.get("COSTPIPE_KUBECOST_URL")
-    if not url:
+        return read_config_file(path)
+    if not env.get("COSTPIPE_KUBECOST_URL"):
         raise SettingsError(
             "no clusters configured: set COSTPIPE_COLLECTOR_CONFIG (a TOML file) "
             "or COSTPIPE_KUBECOST_URL"
         )
-    cluster: dict[str, Any] = {
-        "name": env.get("COSTPIPE_CLUSTER_NAME", "default"),
-        "base_url": url,
-        "allocation_path": env.get("COSTPIPE_KUBECOST_ALLOCATION_PATH", "/model/allocation"),
-        "assets_path": env.get("COSTPIPE_KUBECOST_ASSETS_PATH", "/model/assets"),
-    }
-    if env.get("COSTPIPE_CLUSTER_ID"):
-        cluster["id"] = env["COSTPIPE_CLUSTER_ID"]
-    if env.get("COSTPIPE_KUBECOST_AUTH_HEADER"):
-        cluster["auth_header"] = env["COSTPIPE_KUBECOST_AUTH_HEADER"]
-    defaults: dict[str, Any] = {}
-    if env.get("COSTPIPE_ORGANIZATION_ID"):
-        defaults["organization_id"] = env["COSTPIPE_ORGANIZATION_ID"]
-    for key in ("backfill_days", "restatement_hours", "chunk_hours"):
-        raw_value = env.get(f"COSTPIPE_{key.upper()}")
-        if raw_value:
-            if not raw_value.isdigit():
-                raise SettingsError(f"COSTPIPE_{key.upper()} must be a whole number")
-            defaults[key] = int(raw_value)
-    return parse_config({"defaults": defaults, "clusters": [cluster]})
+    return config_from_env(env)

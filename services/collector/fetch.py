@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from services.collector.config import ClusterConfig
+from services.collector.config import ClusterConfig, CollectorConfig
 from services.collector.kubecost_response import KubecostResponseError, steps_of
 from shared.timewindows import isoformat_z
 
@@ -25,12 +26,18 @@ _RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 class FetchError(RuntimeError):
-    """A window could not be fetched; `reason` is short and stable enough to record as a gap."""
+    """A window could not be fetched.
 
-    def __init__(self, reason: str, attempts: int) -> None:
+    `reason` is for people (recorded with the gap); `category` is one of a few fixed words
+    (`timeout`, `connection`, `bad_response`, `http_<status>`) so it can label a metric without
+    letting free text explode its cardinality.
+    """
+
+    def __init__(self, reason: str, attempts: int, category: str) -> None:
         super().__init__(reason)
         self.reason = reason
         self.attempts = attempts
+        self.category = category
 
 
 @dataclass(frozen=True)
@@ -39,15 +46,32 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
 
+    @classmethod
+    def from_config(cls, config: CollectorConfig) -> RetryPolicy:
+        return cls(
+            config.max_attempts, config.retry_base_delay_seconds, config.retry_max_delay_seconds
+        )
+
     def delay(self, attempt: int) -> float:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))  # noqa: S311
 
 
+def _ignore_retry(category: str) -> None:
+    return None
+
+
 class KubecostClient:
-    def __init__(self, cluster: ClusterConfig, http: httpx.AsyncClient, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        cluster: ClusterConfig,
+        http: httpx.AsyncClient,
+        retry: RetryPolicy,
+        on_retry: Callable[[str], None] = _ignore_retry,
+    ) -> None:
         self.cluster = cluster
         self._http = http
         self._retry = retry
+        self._on_retry = on_retry
 
     def _headers(self) -> dict[str, str]:
         if self.cluster.auth_header is None:
@@ -77,17 +101,20 @@ class KubecostClient:
                 response = await self._http.get(url, params=params, headers=self._headers())
                 if response.status_code != 200:
                     reason = f"HTTP {response.status_code}"
+                    category = f"http_{response.status_code}"
                     retryable = response.status_code in _RETRYABLE_STATUS
                 else:
                     return steps_of(response.content)
-            except httpx.TimeoutException:
-                reason, retryable = "timeout", True
+            except httpx.TimeoutException as exc:
+                reason, category, retryable = f"timeout ({type(exc).__name__})", "timeout", True
             except httpx.TransportError as exc:
-                reason, retryable = f"connection error: {type(exc).__name__}", True
+                reason = f"connection error: {type(exc).__name__}: {exc}"
+                category, retryable = "connection", True
             except KubecostResponseError as exc:
-                reason, retryable = f"bad response: {exc}", True
+                reason, category, retryable = f"bad response: {exc}", "bad_response", True
             if not retryable or attempt >= self._retry.max_attempts:
-                raise FetchError(reason, attempt)
+                raise FetchError(reason, attempt, category)
+            self._on_retry(category)
             delay = self._retry.delay(attempt)
             log.warning(
                 "cluster %s: %s %s failed (%s), retry %d in %.1fs",

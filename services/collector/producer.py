@@ -34,9 +34,20 @@ class EventProducer:
         await self._producer.stop()
 
     async def send_all(self, events: Sequence[AllocationEvent]) -> None:
-        futures = [
-            await self._producer.send(self.topic, encode_event(event), key=event.cluster_id.bytes)
-            for event in events
-        ]
+        """Send and wait for every acknowledgement; raise if any event was not acknowledged.
+
+        When a send fails part-way, the events already handed over are still awaited before the
+        error propagates, so no delivery is left running unobserved behind the caller's back.
+        """
+        futures: list[asyncio.Future[object]] = []
+        try:
+            for event in events:
+                future = await self._producer.send(
+                    self.topic, encode_event(event), key=event.cluster_id.bytes
+                )
+                futures.append(future)
+        except BaseException:
+            await asyncio.gather(*futures, return_exceptions=True)
+            raise
         if futures:
             await asyncio.gather(*futures)

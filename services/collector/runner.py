@@ -1,7 +1,8 @@
-"""The collector loop: per cluster, backfill, follow new hours, and re-poll recent ones.
+"""The collector process: one task per cluster, each polling on its own schedule.
 
-Each cluster runs in its own task and its failures stay its own: a cluster whose Kubecost is down
-records a gap and retries next cycle while the others keep flowing.
+A cluster's failures stay its own: a Kubecost that is down records a gap and is tried again next
+cycle, and any other exception (Kafka, database, a bug) is logged and counted for that cluster
+while the others keep flowing.
 """
 
 from __future__ import annotations
@@ -9,117 +10,121 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
+import psycopg
+from aiokafka.errors import KafkaError
+from psycopg_pool import PoolTimeout
 
-from services.collector.allocations import MappingReport, map_step
-from services.collector.config import ClusterConfig, CollectorConfig
-from services.collector.fetch import FetchError, KubecostClient, RetryPolicy
-from services.collector.node_groups import node_groups_from_assets
+from services.collector.cluster import ClusterCollector
+from services.collector.config import CollectorConfig
 from services.collector.producer import EventProducer
+from services.collector.progress import Progress, progress_for
 from services.collector.state import CollectorState
-from shared.timewindows import floor_hour
+from services.collector.stats import CollectorStats
 
 log = logging.getLogger(__name__)
 
 
-def chunks(start: datetime, end: datetime, hours: int) -> Iterator[tuple[datetime, datetime]]:
-    step = timedelta(hours=hours)
-    cursor = start
-    while cursor < end:
-        yield cursor, min(cursor + step, end)
-        cursor += step
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
-class ClusterCollector:
+def failure_reason(exc: BaseException) -> str:
+    """The metric label for an exception that ended a cluster's cycle."""
+    if isinstance(exc, KafkaError):
+        return "kafka"
+    if isinstance(exc, psycopg.Error | PoolTimeout):
+        return "database"
+    return "internal"
+
+
+def http_client(config: CollectorConfig) -> httpx.AsyncClient:
+    """One client for all clusters (connection pooling); the timeout bounds each wait for the
+    server (connect, each read), which is what a hung Kubecost trips."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(config.request_timeout_seconds))
+
+
+class Collector:
+    """Every configured cluster of one process. `stats` outlives a run, so a caller (or a
+    metrics endpoint) can read what happened across runs."""
+
     def __init__(
         self,
-        cluster: ClusterConfig,
         config: CollectorConfig,
-        http: httpx.AsyncClient,
         producer: EventProducer,
         state: CollectorState,
+        *,
+        clock: Callable[[], datetime] = _wall_clock,
+        progress: Progress | None = None,
     ) -> None:
-        self.cluster = cluster
         self.config = config
-        self.client = KubecostClient(cluster, http, RetryPolicy(max_attempts=config.max_attempts))
         self.producer = producer
         self.state = state
-        self.events_produced = 0
+        self.clock = clock
+        self.progress = progress
+        self.stats = {c.id: CollectorStats(c.name) for c in config.clusters}
 
-    async def collect_chunk(self, start: datetime, end: datetime) -> bool:
-        """Fetch, map and produce one chunk; on failure record a gap and return False."""
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        once: bool = False,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> int:
+        """Run until `stop` is set (or one cycle, or the explicit window). Returns the number of
+        events produced by this run."""
+        stop = stop or asyncio.Event()
+        before = sum(s.events_produced for s in self.stats.values())
+        progress = self.progress or progress_for(sys.stderr, self.config.progress_log_every)
         try:
-            steps = await self.client.allocation_steps(start, end)
-        except FetchError as exc:
-            log.error(  # noqa: TRY400 - the reason says it all; no traceback
-                "cluster %s: window %s..%s not collected: %s",
-                self.cluster.name,
-                start.isoformat(),
-                end.isoformat(),
-                exc.reason,
-            )
-            await self.state.record_gap(self.cluster.id, start, end, exc.reason, exc.attempts)
-            return False
-        try:
-            node_groups = node_groups_from_assets(await self.client.asset_steps(start, end))
-        except FetchError as exc:
-            log.warning(
-                "cluster %s: assets for %s..%s unavailable (%s); node groups left empty",
-                self.cluster.name,
-                start.isoformat(),
-                end.isoformat(),
-                exc.reason,
-            )
-            node_groups = {}
-        report = MappingReport()
-        produced_at = datetime.now(UTC)
-        events = [
-            event
-            for step in steps
-            for event in map_step(step, self.cluster, self.config, node_groups, produced_at, report)
-        ]
-        if report.invalid_numbers or report.skipped:
-            log.warning(
-                "cluster %s: %d invalid numbers counted as zero, %d allocations skipped: %s",
-                self.cluster.name,
-                report.invalid_numbers,
-                len(report.skipped),
-                "; ".join(report.skipped[:5]),
-            )
-        await self.producer.send_all(events)
-        self.events_produced += len(events)
-        await self.state.resolve_gaps(self.cluster.id, start, end)
-        log.info(
-            "cluster %s: %s..%s produced %d events",
-            self.cluster.name,
-            start.isoformat(),
-            end.isoformat(),
-            len(events),
-        )
-        return True
+            async with http_client(self.config) as http:
+                collectors = [
+                    ClusterCollector(
+                        cluster,
+                        self.config,
+                        http,
+                        self.producer,
+                        self.state,
+                        stats=self.stats[cluster.id],
+                        progress=progress,
+                        stop=stop,
+                    )
+                    for cluster in self.config.clusters
+                ]
+                await asyncio.gather(*(self._run_one(c, stop, once, window) for c in collectors))
+        finally:
+            if self.progress is None:
+                progress.close()
+        return sum(s.events_produced for s in self.stats.values()) - before
 
-    async def collect_range(self, start: datetime, end: datetime) -> bool:
-        ok = True
-        for chunk_start, chunk_end in chunks(start, end, self.config.chunk_hours):
-            ok = await self.collect_chunk(chunk_start, chunk_end) and ok
-        return ok
-
-    async def cycle(self, now: datetime) -> None:
-        """One pass: re-poll the trailing restatement window, then follow new hours."""
-        target = floor_hour(now)
-        watermark = await self.state.watermark(self.cluster.id)
-        if watermark is None:
-            watermark = target - timedelta(days=self.config.backfill_days)
-        restate_from = target - timedelta(hours=self.config.restatement_hours)
-        if restate_from < watermark:
-            await self.collect_range(restate_from, watermark)
-        for chunk_start, chunk_end in chunks(watermark, target, self.config.chunk_hours):
-            if not await self.collect_chunk(chunk_start, chunk_end):
-                break
-            await self.state.advance(self.cluster.id, chunk_end)
+    async def _run_one(
+        self,
+        collector: ClusterCollector,
+        stop: asyncio.Event,
+        once: bool,
+        window: tuple[datetime, datetime] | None,
+    ) -> None:
+        registered = False
+        while not stop.is_set():
+            try:
+                if not registered:
+                    await self.state.register(collector.cluster, self.config.organization_name)
+                    registered = True
+                if window is not None:
+                    await collector.collect_range(*window)
+                else:
+                    await collector.cycle(self.clock())
+            except Exception as exc:  # one cluster's failure must not stop the others
+                collector.stats.error(failure_reason(exc))
+                log.exception("cluster %s: collection cycle failed", collector.cluster.name)
+            if once or window is not None:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.config.poll_interval_seconds)
 
 
 async def run_collector(
@@ -131,26 +136,4 @@ async def run_collector(
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run until `stop` is set (or once). Returns the number of events produced."""
-    stop = stop or asyncio.Event()
-    timeout = httpx.Timeout(config.request_timeout_seconds)
-    async with httpx.AsyncClient(timeout=timeout) as http:
-        collectors = [ClusterCollector(c, config, http, producer, state) for c in config.clusters]
-        for collector in collectors:
-            await state.register(collector.cluster, config.organization_name)
-
-        async def run_one(collector: ClusterCollector) -> None:
-            while not stop.is_set():
-                try:
-                    if window is not None:
-                        await collector.collect_range(*window)
-                    else:
-                        await collector.cycle(datetime.now(UTC))
-                except Exception:  # one cluster's bug must not stop the others
-                    log.exception("cluster %s: collection cycle failed", collector.cluster.name)
-                if once or window is not None:
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=config.poll_interval_seconds)
-
-        await asyncio.gather(*(run_one(c) for c in collectors))
-        return sum(c.events_produced for c in collectors)
+    return await Collector(config, producer, state).run(stop, once=once, window=window)

@@ -51,20 +51,35 @@ class CollectorState:
     async def record_gap(
         self, cluster_id: uuid.UUID, start: datetime, end: datetime, reason: str, attempts: int
     ) -> None:
+        """Record (or extend) a gap; `attempts` adds up until the gap is resolved, then restarts."""
         async with self._pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO collector_gap (cluster_id, window_start, window_end, reason, attempts)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (cluster_id, window_start) DO UPDATE"
-                " SET window_end = EXCLUDED.window_end, reason = EXCLUDED.reason,"
-                " attempts = collector_gap.attempts + EXCLUDED.attempts,"
+                " SET window_end = CASE WHEN collector_gap.resolved_at IS NULL"
+                " THEN GREATEST(collector_gap.window_end, EXCLUDED.window_end)"
+                " ELSE EXCLUDED.window_end END,"
+                " reason = EXCLUDED.reason,"
+                " attempts = CASE WHEN collector_gap.resolved_at IS NULL"
+                " THEN collector_gap.attempts + EXCLUDED.attempts ELSE EXCLUDED.attempts END,"
                 " recorded_at = now(), resolved_at = NULL",
                 (cluster_id, start, end, reason, attempts),
             )
 
     async def resolve_gaps(self, cluster_id: uuid.UUID, start: datetime, end: datetime) -> None:
+        """Resolve the gaps [start, end) covers entirely; a gap only partly fetched stays open."""
         async with self._pool.connection() as conn:
             await conn.execute(
                 "UPDATE collector_gap SET resolved_at = now() WHERE cluster_id = %s"
-                " AND window_start >= %s AND window_start < %s AND resolved_at IS NULL",
+                " AND window_start >= %s AND window_end <= %s AND resolved_at IS NULL",
                 (cluster_id, start, end),
             )
+
+    async def open_gaps(self, cluster_id: uuid.UUID) -> list[tuple[datetime, datetime]]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT window_start, window_end FROM collector_gap"
+                " WHERE cluster_id = %s AND resolved_at IS NULL ORDER BY window_start",
+                (cluster_id,),
+            )
+            return [(start, end) for start, end in await cursor.fetchall()]

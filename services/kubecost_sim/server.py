@@ -166,6 +166,9 @@ def build_app(config: SimConfig) -> Litestar:
     return Litestar(
         route_handlers=[allocation, kubecost_assets, opencost_assets, healthz, clusters],
         openapi_config=None,
+        # Litestar's default logging config replaces the root handlers; the host process (tests,
+        # `costpipe dev`) owns logging.
+        logging_config=None,
     )
 
 

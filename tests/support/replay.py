@@ -7,6 +7,7 @@ the collector's fault handling.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
@@ -58,10 +60,24 @@ def _handler(server_state: ReplayServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Stays silent when a client hangs up before its answer is written (a client timeout)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 @contextmanager
-def replay_server(routes: dict[str, Route]) -> Iterator[ReplayServer]:
+def replay_server(
+    routes: dict[str, Route], *, quiet_disconnects: bool = False
+) -> Iterator[ReplayServer]:
+    """`quiet_disconnects`: for tests whose client gives up on purpose (a `delay` longer than
+    its timeout), so the server's late write to a closed socket prints no traceback."""
     state = ReplayServer(routes)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server_class = _QuietServer if quiet_disconnects else ThreadingHTTPServer
+    httpd = server_class(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True
     state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
