@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Litestar, Request, get
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from services.api.auth import KeyCache
 from services.api.controllers.cost_trend import CostTrendController
@@ -23,6 +24,7 @@ from services.api.errors import (
 )
 from services.api.rate_limit import RateLimiter
 from shared.db.pool import make_pool
+from shared.metrics import API_METRICS_PREFIX
 from shared.settings import ApiSettings, DatabaseSettings
 
 
@@ -59,8 +61,17 @@ def create_app(database: DatabaseSettings, api: ApiSettings) -> Litestar:
         finally:
             await pool.close()
 
+    metrics = PrometheusConfig(
+        app_name="costpipe-api",
+        prefix=API_METRICS_PREFIX,
+        group_path=True,  # label by route template, not by raw path: bounded cardinality
+        buckets=[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        exclude=["/metrics"],
+    )
     return Litestar(
+        middleware=[metrics.middleware],
         route_handlers=[
+            PrometheusController,
             healthz,
             readyz,
             CostTrendController,

@@ -500,3 +500,12 @@ def test_money_strings_have_four_decimals(api: Api) -> None:
     (amount,) = _amounts(response).values()
     assert Decimal(amount) == Decimal("2.4")
     assert amount == "2.4000"
+
+
+def test_metrics_expose_request_latency_by_route_template(api: Api) -> None:
+    assert api.get(f"/v1/clusters/{C1}/cost-trend", **_window(1)).status_code == 200
+    text = httpx.get(api.base + "/metrics").text
+    for name in ("costpipe_api_request_duration_seconds_bucket", "costpipe_api_requests_total"):
+        assert name in text
+    assert 'path="/v1/clusters/{cluster_id}/cost-trend"' in text
+    assert str(C1) not in text  # raw paths would explode cardinality
