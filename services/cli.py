@@ -45,7 +45,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_collector(args: argparse.Namespace) -> int:
     from services.collector.config import load_config
     from services.runtime import collector_service, stop_on_signals
-    from shared.settings import DatabaseSettings, KafkaSettings
+    from shared.settings import DatabaseSettings, KafkaSettings, OpsSettings
 
     database, kafka, config = DatabaseSettings.from_env(), KafkaSettings.from_env(), load_config()
     window = None
@@ -56,7 +56,13 @@ def _cmd_collector(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         return await collector_service(
-            database, kafka, config, stop_on_signals(), once=args.once, window=window
+            database,
+            kafka,
+            config,
+            stop_on_signals(),
+            once=args.once,
+            window=window,
+            ops=OpsSettings.from_env(),
         )
 
     produced = asyncio.run(main())
@@ -66,14 +72,19 @@ def _cmd_collector(args: argparse.Namespace) -> int:
 
 def _cmd_aggregator(args: argparse.Namespace) -> int:
     from services.runtime import aggregator_service, stop_on_signals
-    from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings
+    from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings, OpsSettings
 
     database, kafka = DatabaseSettings.from_env(), KafkaSettings.from_env()
     settings = AggregatorSettings.from_env()
 
     async def main() -> int:
         return await aggregator_service(
-            database, kafka, settings, stop_on_signals(), idle_exit_seconds=args.exit_when_idle
+            database,
+            kafka,
+            settings,
+            stop_on_signals(),
+            idle_exit_seconds=args.exit_when_idle,
+            ops=OpsSettings.from_env(),
         )
 
     events = asyncio.run(main())

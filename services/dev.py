@@ -28,7 +28,13 @@ from shared.apikeys import ALL_SCOPES, create_key
 from shared.db.migrations import migrate
 from shared.localservices.kafka import LocalKafka
 from shared.localservices.timescale import LocalTimescale
-from shared.settings import AggregatorSettings, ApiSettings, DatabaseSettings, KafkaSettings
+from shared.settings import (
+    AggregatorSettings,
+    ApiSettings,
+    DatabaseSettings,
+    KafkaSettings,
+    OpsSettings,
+)
 
 log = logging.getLogger("costpipe.dev")
 
@@ -134,8 +140,15 @@ def run_dev(data_dir: str, clusters: int, backfill_days: int, api_port: int) -> 
             stop = stop_on_signals()
             tasks = [
                 asyncio.create_task(collector_service(database, kafka, collector_config, stop)),
+                # One process: the aggregator's endpoints expose every service's metrics.
                 asyncio.create_task(
-                    aggregator_service(database, kafka, AggregatorSettings.from_env(), stop)
+                    aggregator_service(
+                        database,
+                        kafka,
+                        AggregatorSettings.from_env(),
+                        stop,
+                        ops=OpsSettings.from_env(),
+                    )
                 ),
                 asyncio.create_task(api_service(database, api, stop)),
             ]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 import uvicorn
+from aiokafka.errors import KafkaConnectionError
 
 from services.aggregator.consumer import Aggregator
 from services.api.app import create_app
@@ -20,17 +22,18 @@ from services.collector.config import CollectorConfig
 from services.collector.producer import EventProducer
 from services.collector.runner import run_collector
 from services.collector.state import CollectorState
-from shared.db.pool import make_pool
+from services.ops_server import EmbeddedServer, serve_ops
+from shared.db.pool import Pool, make_pool
 from shared.kafka import ensure_topics
-from shared.settings import AggregatorSettings, ApiSettings, DatabaseSettings, KafkaSettings
+from shared.settings import (
+    AggregatorSettings,
+    ApiSettings,
+    DatabaseSettings,
+    KafkaSettings,
+    OpsSettings,
+)
 
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn that leaves signals to us: one stop event stops every service in the process."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+log = logging.getLogger(__name__)
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -41,6 +44,45 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
+@contextlib.asynccontextmanager
+async def _ops_endpoints(
+    ops: OpsSettings | None, pool: Pool, kafka: KafkaSettings
+) -> AsyncIterator[None]:
+    """Serve /metrics and the probes beside a service for as long as it runs."""
+    if ops is None or not ops.enabled:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_ops(ops.port, ops.host, pool, kafka.bootstrap, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def _retry_until_connected(
+    what: str, attempt: Callable[[], Awaitable[None]], stop: asyncio.Event
+) -> bool:
+    """Run `attempt` until the broker answers; False if asked to stop first.
+
+    A broker that is down at start is an outage like any other: wait it out (with the probes
+    saying why) instead of crash-looping.
+    """
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await attempt()
+        except KafkaConnectionError as exc:
+            log.warning("%s: Kafka unavailable (%s); retrying in %.0fs", what, exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+        else:
+            return True
+    return False
+
+
 async def collector_service(
     database: DatabaseSettings,
     kafka: KafkaSettings,
@@ -48,17 +90,20 @@ async def collector_service(
     stop: asyncio.Event,
     once: bool = False,
     window: tuple[datetime, datetime] | None = None,
+    ops: OpsSettings | None = None,
 ) -> int:
-    await ensure_topics(kafka)
-    producer = EventProducer(kafka)
-    await producer.start()
-    try:
-        async with make_pool(database, "collector") as pool:
+    async with make_pool(database, "collector") as pool, _ops_endpoints(ops, pool, kafka):
+        if not await _retry_until_connected("collector", lambda: ensure_topics(kafka), stop):
+            return 0
+        producer = EventProducer(kafka)
+        if not await _retry_until_connected("collector", producer.start, stop):
+            return 0
+        try:
             return await run_collector(
                 config, producer, CollectorState(pool), once=once, window=window, stop=stop
             )
-    finally:
-        await producer.stop()
+        finally:
+            await producer.stop()
 
 
 async def aggregator_service(
@@ -67,11 +112,14 @@ async def aggregator_service(
     settings: AggregatorSettings,
     stop: asyncio.Event,
     idle_exit_seconds: float | None = None,
+    ops: OpsSettings | None = None,
 ) -> int:
-    await ensure_topics(kafka)
-    async with make_pool(database, "aggregator") as pool:
+    async with make_pool(database, "aggregator") as pool, _ops_endpoints(ops, pool, kafka):
+        if not await _retry_until_connected("aggregator", lambda: ensure_topics(kafka), stop):
+            return 0
         aggregator = Aggregator(kafka, settings, pool)
-        await aggregator.start()
+        if not await _retry_until_connected("aggregator", aggregator.start, stop):
+            return 0
         try:
             await aggregator.run(stop, idle_exit_seconds=idle_exit_seconds)
         finally:
@@ -81,7 +129,7 @@ async def aggregator_service(
 
 async def api_service(database: DatabaseSettings, api: ApiSettings, stop: asyncio.Event) -> None:
     app = create_app(database, api)
-    server = _EmbeddedServer(
+    server = EmbeddedServer(
         uvicorn.Config(app, host=api.host, port=api.port, log_level="warning", lifespan="on")
     )
     serving = asyncio.create_task(server.serve())

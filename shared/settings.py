@@ -149,6 +149,27 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class OpsSettings:
+    """COSTPIPE_METRICS_HOST / COSTPIPE_METRICS_PORT: where the collector and the aggregator
+    serve /metrics, /healthz and /readyz (port 0 turns the endpoints off)."""
+
+    host: str = "127.0.0.1"
+    port: int = 9100
+
+    @property
+    def enabled(self) -> bool:
+        return self.port > 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OpsSettings:
+        env = os.environ if env is None else env
+        return cls(
+            host=_get(env, "METRICS_HOST", "127.0.0.1") or "127.0.0.1",
+            port=_int(env, "METRICS_PORT", 9100),
+        )
+
+
+@dataclass(frozen=True)
 class AggregatorSettings:
     """Batch bounds: a batch closes at COSTPIPE_BATCH_MAX_EVENTS or COSTPIPE_BATCH_MAX_MS."""
 
@@ -180,6 +201,8 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_RATE_LIMIT_PER_MINUTE": "API requests per minute per key (default 600; 0 = off)",
     "COSTPIPE_API_DATABASE_TIMEOUT_SECONDS": "API wait for a database connection (default 3)",
     "COSTPIPE_API_KEY_CACHE_SECONDS": "how long a resolved API key is reused (default 5; 0 = off)",
+    "COSTPIPE_METRICS_HOST": "collector/aggregator /metrics and probes address (default 127.0.0.1)",
+    "COSTPIPE_METRICS_PORT": "collector/aggregator /metrics and probes port (default 9100; 0 = off)",
     "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 5000)",
     "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
 }

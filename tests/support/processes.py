@@ -18,7 +18,8 @@ COSTPIPE = [sys.executable, "-m", "services.cli"]
 
 
 def _environment(env: Mapping[str, str]) -> dict[str, str]:
-    return {**os.environ, "COSTPIPE_LOG_LEVEL": "INFO", **env}
+    # Many costpipe processes run side by side in tests: no fixed metrics port unless asked for.
+    return {**os.environ, "COSTPIPE_LOG_LEVEL": "INFO", "COSTPIPE_METRICS_PORT": "0", **env}
 
 
 def run_costpipe(

@@ -1,0 +1,90 @@
+"""The collector's and aggregator's operations endpoints, on real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from shared.localservices.process import free_port
+from tests.support.processes import COSTPIPE
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def _service(command: str, env: Mapping[str, str]) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*COSTPIPE, command],
+        env={**os.environ, **env, "COSTPIPE_METRICS_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/healthz", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"{command} endpoints never came up") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            assert process.wait(timeout=20) == 0, "SIGTERM must drain and exit 0"
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _ready(base: str, expected: int, timeout: float = 15.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(base + "/readyz", timeout=5)
+        if response.status_code == expected or time.monotonic() > deadline:
+            return response
+        time.sleep(0.3)
+
+
+def test_aggregator_is_ready_and_exports_metrics(pipeline_env: dict[str, str]) -> None:
+    with _service("aggregator", pipeline_env) as base:
+        ready = _ready(base, 200)
+        assert ready.status_code == 200, ready.text
+        metrics = httpx.get(base + "/metrics").text
+        assert "process_cpu_seconds_total" in metrics or "python_gc_objects" in metrics
+
+
+def test_readiness_fails_when_the_database_is_unreachable(pipeline_env: dict[str, str]) -> None:
+    env = {
+        **pipeline_env,
+        "COSTPIPE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x",
+    }
+    with _service("aggregator", env) as base:
+        response = _ready(base, 503)
+        assert response.status_code == 503
+        assert any(p.startswith("database") for p in response.json()["problems"])
+        assert httpx.get(base + "/healthz").status_code == 200
+
+
+def test_collector_endpoints(pipeline_env: dict[str, str]) -> None:
+    env = {
+        **pipeline_env,
+        "COSTPIPE_KUBECOST_URL": f"http://127.0.0.1:{free_port()}",
+        "COSTPIPE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+    }
+    with _service("collector", env) as base:
+        response = _ready(base, 503)
+        assert response.status_code == 503
+        assert any(p.startswith("broker") for p in response.json()["problems"])
