@@ -72,7 +72,13 @@ def _generate(url: str, clusters: int, workloads: int, days: int, end: datetime)
                 " last_seen) SELECT md5(%(ct)s || w)::uuid, %(c)s, 'ns-' || (w %% 40),"
                 " 'deployment', 'wl-' || w, %(start)s, %(end)s"
                 " FROM generate_series(1, %(w)s) AS w",
-                {"c": cluster_id, "ct": str(cluster_id), "w": workloads, "start": start, "end": end},
+                {
+                    "c": cluster_id,
+                    "ct": str(cluster_id),
+                    "w": workloads,
+                    "start": start,
+                    "end": end,
+                },
             )
             # One raw row per workload per hour; cost varies by hour and workload, in micro-units.
             conn.execute(
@@ -88,7 +94,13 @@ def _generate(url: str, clusters: int, workloads: int, days: int, end: datetime)
                 " '1 hour', interval '1 hour') AS h,"
                 " LATERAL (SELECT (10000 + (w * 7919 + extract(epoch FROM h)::bigint / 3600"
                 " * 104729) %% 90000)::bigint AS c) AS costs",
-                {"c": cluster_id, "ct": str(cluster_id), "w": workloads, "start": start, "end": end},
+                {
+                    "c": cluster_id,
+                    "ct": str(cluster_id),
+                    "w": workloads,
+                    "start": start,
+                    "end": end,
+                },
             )
         for table, interval in (
             ("cost_hourly", "1 hour"),
