@@ -13,6 +13,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from services.api.auth import KeyCache
 from services.api.controllers.cost_trend import CostTrendController
+from services.api.controllers.finops_analysis import FinOpsAnalysisController
 from services.api.controllers.finops_costs import FinOpsCostsController
 from services.api.controllers.finops_dashboard import FinOpsDashboardController
 from services.api.errors import (
@@ -77,6 +78,7 @@ def create_app(database: DatabaseSettings, api: ApiSettings) -> Litestar:
             CostTrendController,
             FinOpsCostsController,
             FinOpsDashboardController,
+            FinOpsAnalysisController,
         ],
         lifespan=[lifespan],
         before_request=_request_id_header,
