@@ -38,16 +38,25 @@ MEASURES = (
 
 @dataclass(frozen=True)
 class RollupLevel:
+    """One rollup table: its bucket width and the dimensions it groups by."""
+
     table: str
     interval: str
+    dimensions: tuple[str, ...] = DIMENSIONS
 
 
-LEVELS = (
-    RollupLevel("cost_hourly", "1 hour"),
-    RollupLevel("cost_daily", "1 day"),
-    RollupLevel("cost_weekly", "1 week"),
-    RollupLevel("cost_monthly", "1 month"),
+_RESOLUTIONS = (
+    ("hourly", "1 hour"),
+    ("daily", "1 day"),
+    ("weekly", "1 week"),
+    ("monthly", "1 month"),
 )
+DETAILED_LEVELS = tuple(RollupLevel(f"cost_{name}", width) for name, width in _RESOLUTIONS)
+# Per-cluster totals: what cluster- and organization-wide answers read (one row per bucket).
+CLUSTER_LEVELS = tuple(
+    RollupLevel(f"cost_cluster_{name}", width, ("cluster_id",)) for name, width in _RESOLUTIONS
+)
+LEVELS = DETAILED_LEVELS + CLUSTER_LEVELS
 
 _dims = sql.SQL(", ").join(sql.Identifier(d) for d in DIMENSIONS)
 _measures = sql.SQL(", ").join(sql.Identifier(m) for m in MEASURES)
@@ -63,6 +72,8 @@ CREATE_DELTA = (
     + sql.SQL(") ON COMMIT DELETE ROWS")
 )
 
+# The window range (parameters `first` and `last`) is what keeps the join with the raw hypertable
+# to the chunks the batch can touch: without it every batch reads every chunk.
 FILL_DELTA = sql.SQL(
     "INSERT INTO alloc_delta (window_start, {dims}, row_count, {measures})"
     " SELECT window_start, {dims}, 1, {measures} FROM alloc_stage"
@@ -71,6 +82,7 @@ FILL_DELTA = sql.SQL(
     " FROM allocation a JOIN alloc_stage s"
     " ON a.cluster_id = s.cluster_id AND a.allocation_key = s.allocation_key"
     " AND a.window_start = s.window_start"
+    " WHERE a.window_start BETWEEN %(first)s AND %(last)s"
 ).format(
     dims=_dims,
     measures=_measures,
@@ -83,9 +95,10 @@ FILL_DELTA = sql.SQL(
 
 def apply_delta(level: RollupLevel) -> sql.Composed:
     table = sql.Identifier(level.table)
+    dims = sql.SQL(", ").join(sql.Identifier(d) for d in level.dimensions)
     key = sql.SQL(", ").join(
         [sql.Identifier("cluster_id"), sql.Identifier("bucket")]
-        + [sql.Identifier(d) for d in DIMENSIONS if d != "cluster_id"]
+        + [sql.Identifier(d) for d in level.dimensions if d != "cluster_id"]
     )
     updates = sql.SQL(", ").join(
         sql.SQL("{col} = {table}.{col} + EXCLUDED.{col}").format(col=sql.Identifier(c), table=table)
@@ -101,7 +114,7 @@ def apply_delta(level: RollupLevel) -> sql.Composed:
         " ON CONFLICT ({key}) DO UPDATE SET {updates}"
     ).format(
         table=table,
-        dims=_dims,
+        dims=dims,
         measures=_measures,
         interval=sql.Literal(level.interval),
         sums=sums,
@@ -111,10 +124,16 @@ def apply_delta(level: RollupLevel) -> sql.Composed:
 
 
 def prune_empty(level: RollupLevel) -> sql.Composed:
-    """Rollup rows left with no raw row behind them (their rows moved to another group)."""
+    """Rollup rows left with no raw row behind them (their rows moved to another group).
+
+    The bucket range (parameters `first` and `last`, the batch's oldest and newest window start)
+    lets TimescaleDB exclude every other chunk when it plans the statement.
+    """
     return sql.SQL(
         "DELETE FROM {table} t USING ("
         " SELECT DISTINCT cluster_id, time_bucket({interval}::interval, window_start) AS bucket"
         " FROM alloc_delta WHERE row_count < 0) d"
         " WHERE t.cluster_id = d.cluster_id AND t.bucket = d.bucket AND t.row_count = 0"
+        " AND t.bucket BETWEEN time_bucket({interval}::interval, %(first)s::timestamptz)"
+        " AND %(last)s"
     ).format(table=sql.Identifier(level.table), interval=sql.Literal(level.interval))

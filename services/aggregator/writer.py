@@ -159,13 +159,26 @@ class BatchWriter:
                 copy.set_types(_RAW_TYPES)
                 for event in rows:
                     await copy.write_row(_row(event))
+            # Temporary tables get no statistics from autovacuum; without them the planner
+            # assumes a large stage and joins it to the raw table by scanning all of it.
+            await conn.execute("ANALYZE alloc_stage (cluster_id, allocation_key, window_start)")
+            # Planned with these values each time (never as a prepared, generic plan), so that
+            # only the chunks between them are read.
+            window = {
+                "first": min(e.window_start for e in rows),
+                "last": max(e.window_start for e in rows),
+            }
             # A replay of an older version must not overwrite what a restatement already wrote.
             await conn.execute(
                 "DELETE FROM alloc_stage s USING allocation a"
                 " WHERE a.cluster_id = s.cluster_id AND a.allocation_key = s.allocation_key"
                 " AND a.window_start = s.window_start AND a.produced_at >= s.produced_at"
+                " AND a.window_start BETWEEN %(first)s AND %(last)s",
+                window,
+                prepare=False,
             )
-            await conn.execute(FILL_DELTA)
+            await conn.execute(FILL_DELTA, window, prepare=False)
+            await conn.execute("ANALYZE alloc_delta (row_count)")
             cursor = await conn.execute(
                 f"INSERT INTO allocation ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM alloc_stage"
                 " ORDER BY cluster_id, allocation_key, window_start"
@@ -174,7 +187,7 @@ class BatchWriter:
             written = cursor.rowcount
             for level in LEVELS:
                 await conn.execute(apply_delta(level))
-                await conn.execute(prune_empty(level))
+                await conn.execute(prune_empty(level), window, prepare=False)
         return WriteResult(len(rows), written)
 
     async def _dimensions(self, conn: Conn, rows: Sequence[AllocationEvent]) -> None:
@@ -212,10 +225,18 @@ class BatchWriter:
                 " ON CONFLICT (id) DO NOTHING",
                 clusters,
             )
-            await cur.executemany(
+            if not workload_rows:
+                return
+            # One statement for the whole batch (a batch names thousands of workloads), and no
+            # new row version for a workload whose seen-range does not grow.
+            await cur.execute(
                 "INSERT INTO workload (uid, cluster_id, namespace, kind, name, first_seen, last_seen)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (uid) DO UPDATE SET"
+                " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[],"
+                " %s::timestamptz[], %s::timestamptz[])"
+                " ON CONFLICT (uid) DO UPDATE SET"
                 " first_seen = LEAST(workload.first_seen, EXCLUDED.first_seen),"
-                " last_seen = GREATEST(workload.last_seen, EXCLUDED.last_seen)",
-                workload_rows,
+                " last_seen = GREATEST(workload.last_seen, EXCLUDED.last_seen)"
+                " WHERE workload.first_seen > EXCLUDED.first_seen"
+                " OR workload.last_seen < EXCLUDED.last_seen",
+                [list(column) for column in zip(*workload_rows, strict=True)],
             )

@@ -21,12 +21,19 @@ from shared.money import MICROS_PER_UNIT
 from shared.timewindows import Resolution, bucket_start, buckets, floor_hour, next_bucket
 
 HOURS_PER_MONTH = 730
-ROLLUP_TABLE = {
-    Resolution.HOURLY: "cost_hourly",
-    Resolution.DAILY: "cost_daily",
-    Resolution.WEEKLY: "cost_weekly",
-    Resolution.MONTHLY: "cost_monthly",
+_RESOLUTION_NAMES = {
+    Resolution.HOURLY: "hourly",
+    Resolution.DAILY: "daily",
+    Resolution.WEEKLY: "weekly",
+    Resolution.MONTHLY: "monthly",
 }
+
+
+def rollup_table(granularity: Resolution, whole_clusters: bool) -> str:
+    """Whole-cluster scopes read the per-cluster totals (one row per cluster and bucket); the
+    others read the detailed rollups, filtered on their dimension."""
+    family = "cost_cluster_" if whole_clusters else "cost_"
+    return family + _RESOLUTION_NAMES[granularity]
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ async def bucket_costs(
     window: Window,
     scope_filter: sql.Composable,
     params: dict[str, object],
+    whole_clusters: bool = False,
 ) -> dict[datetime, int]:
     """Cost per bucket in micro-units, summed as integers in the database."""
     statement = sql.SQL(
@@ -63,7 +71,7 @@ async def bucket_costs(
         " GROUP BY bucket"
     ).format(
         cost=cost_expression(query.cost_mode),
-        table=sql.Identifier(ROLLUP_TABLE[query.granularity]),
+        table=sql.Identifier(rollup_table(query.granularity, whole_clusters)),
         scope=scope_filter,
     )
     cursor = await conn.execute(statement, {**params, "start": window.start, "end": window.end})

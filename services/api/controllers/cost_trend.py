@@ -172,9 +172,10 @@ async def _series(
     query: TrendQuery,
     scope_filter: sql.Composable,
     params: dict[str, object],
+    whole_clusters: bool = False,
 ) -> tuple[list[CostTrendPoint], datetime, datetime]:
     window = anchored_window(query)
-    costs = await bucket_costs(conn, query, window, scope_filter, params)
+    costs = await bucket_costs(conn, query, window, scope_filter, params, whole_clusters)
     currency: str = request.app.state.currency
     points = [
         CostTrendPoint(isoformat_z(anchor), money(amount, currency))
@@ -210,7 +211,12 @@ class CostTrendController(Controller):
         async with pool.connection() as conn:
             await _require_cluster(conn, principal, cluster_uuid)
             points, first, last = await _series(
-                request, conn, query, sql.SQL("cluster_id = %(cluster)s"), {"cluster": cluster_uuid}
+                request,
+                conn,
+                query,
+                sql.SQL("cluster_id = %(cluster)s"),
+                {"cluster": cluster_uuid},
+                whole_clusters=True,
             )
         ref = ScopeRef(cluster_id=str(cluster_uuid))
         return _response(request, CLUSTER, query, points, ref, [], first, last)
@@ -401,5 +407,6 @@ class CostTrendController(Controller):
                     query,
                     sql.SQL("cluster_id = ANY(%(clusters)s)"),
                     {"clusters": reachable},
+                    whole_clusters=True,
                 )
         return _response(request, ORGANIZATION, query, points, None, excluded, first, last)
