@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -94,14 +95,16 @@ def _cmd_aggregator(args: argparse.Namespace) -> int:
 
 def _cmd_api(args: argparse.Namespace) -> int:
     from services.runtime import api_service, stop_on_signals
-    from shared.settings import ApiSettings, DatabaseSettings
+    from shared.settings import ApiSettings, DatabaseSettings, KafkaSettings
 
     database, api = DatabaseSettings.from_env(), ApiSettings.from_env()
+    # Kafka is optional for the API: it only reports the pipeline's lag in data-health.
+    kafka = KafkaSettings.from_env() if os.environ.get("COSTPIPE_KAFKA_BOOTSTRAP") else None
 
     async def main() -> None:
         stop = stop_on_signals()
         log.info("API listening on http://%s:%d", api.host, api.port)
-        await api_service(database, api, stop)
+        await api_service(database, api, stop, kafka)
 
     asyncio.run(main())
     return 0

@@ -150,7 +150,7 @@ def run_dev(data_dir: str, clusters: int, backfill_days: int, api_port: int) -> 
                         ops=OpsSettings.from_env(),
                     )
                 ),
-                asyncio.create_task(api_service(database, api, stop)),
+                asyncio.create_task(api_service(database, api, stop, kafka)),
             ]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             stop.set()

@@ -127,8 +127,13 @@ async def aggregator_service(
         return aggregator.stats.events
 
 
-async def api_service(database: DatabaseSettings, api: ApiSettings, stop: asyncio.Event) -> None:
-    app = create_app(database, api)
+async def api_service(
+    database: DatabaseSettings,
+    api: ApiSettings,
+    stop: asyncio.Event,
+    kafka: KafkaSettings | None = None,
+) -> None:
+    app = create_app(database, api, kafka)
     server = EmbeddedServer(
         uvicorn.Config(app, host=api.host, port=api.port, log_level="warning", lifespan="on")
     )

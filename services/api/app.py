@@ -16,6 +16,7 @@ from services.api.controllers.cost_trend import CostTrendController
 from services.api.controllers.finops_analysis import FinOpsAnalysisController
 from services.api.controllers.finops_costs import FinOpsCostsController
 from services.api.controllers.finops_dashboard import FinOpsDashboardController
+from services.api.controllers.finops_health import FinOpsHealthController
 from services.api.errors import (
     ApiError,
     handle_api_error,
@@ -23,10 +24,11 @@ from services.api.errors import (
     handle_unexpected,
     request_id_of,
 )
+from services.api.finops.pipeline_lag import LagReader
 from services.api.rate_limit import RateLimiter
 from shared.db.pool import make_pool
 from shared.metrics import API_METRICS_PREFIX
-from shared.settings import ApiSettings, DatabaseSettings
+from shared.settings import ApiSettings, DatabaseSettings, KafkaSettings
 
 
 @get("/healthz", operation_id="liveness", tags=["health"], include_in_schema=True)
@@ -47,7 +49,9 @@ async def _request_id_header(request: Request[Any, Any, Any]) -> None:
     request_id_of(request)
 
 
-def create_app(database: DatabaseSettings, api: ApiSettings) -> Litestar:
+def create_app(
+    database: DatabaseSettings, api: ApiSettings, kafka: KafkaSettings | None = None
+) -> Litestar:
     pool = make_pool(database, "api", timeout=api.database_timeout_seconds)
 
     @asynccontextmanager
@@ -57,6 +61,7 @@ def create_app(database: DatabaseSettings, api: ApiSettings) -> Litestar:
         app.state.currency = api.currency
         app.state.rate_limiter = RateLimiter(api.rate_limit_per_minute)
         app.state.key_cache = KeyCache(api.key_cache_seconds)
+        app.state.lag_reader = LagReader(kafka)
         try:
             yield
         finally:
@@ -79,6 +84,7 @@ def create_app(database: DatabaseSettings, api: ApiSettings) -> Litestar:
             FinOpsCostsController,
             FinOpsDashboardController,
             FinOpsAnalysisController,
+            FinOpsHealthController,
         ],
         lifespan=[lifespan],
         before_request=_request_id_header,

@@ -1,0 +1,133 @@
+"""The data-health report: for each reachable cluster, which hours of the window the rollups hold,
+where the holes are and why (the collector's recorded gaps), and how far behind the pipeline is.
+
+Coverage counts hours present in the per-cluster hourly totals against the hours of the window
+that have ended. An hour in progress is not expected yet. Missing hours are merged into ranges;
+a range that overlaps a gap the collector recorded carries that gap's reason and attempts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from services.api.finops.scope import Scope
+from services.api.finops.windows import Span
+from shared.db.pool import Conn
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class MissingRange:
+    start: datetime
+    end: datetime
+    reason: str | None
+    attempts: int | None
+
+    @property
+    def hours(self) -> int:
+        return int((self.end - self.start) / HOUR)
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    cluster_id: uuid.UUID
+    name: str
+    expected_hours: int
+    covered_hours: int
+    last_ingested_end: datetime | None
+    watermark: datetime | None
+    missing: list[MissingRange]
+    open_gaps: int
+
+    @property
+    def coverage_percent(self) -> Decimal:
+        if self.expected_hours == 0:
+            return Decimal(100)
+        ratio = Decimal(self.covered_hours * 100) / Decimal(self.expected_hours)
+        return ratio.quantize(Decimal("0.01"))
+
+
+_MISSING = """
+WITH hours AS (
+    SELECT c.id AS cluster_id, h AS hour
+    FROM unnest(%(clusters)s::uuid[]) AS c(id),
+         generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval '1 hour',
+                         interval '1 hour') AS h
+), missing AS (
+    SELECT hours.cluster_id, hours.hour
+    FROM hours LEFT JOIN cost_cluster_hourly t
+      ON t.cluster_id = hours.cluster_id AND t.bucket = hours.hour
+     AND t.bucket >= %(start)s AND t.bucket < %(end)s
+    WHERE t.cluster_id IS NULL
+), islands AS (
+    SELECT cluster_id, hour,
+           hour - (row_number() OVER (PARTITION BY cluster_id ORDER BY hour))
+                  * interval '1 hour' AS island
+    FROM missing
+)
+SELECT cluster_id, min(hour), max(hour) + interval '1 hour'
+FROM islands GROUP BY cluster_id, island ORDER BY cluster_id, min(hour)
+"""
+
+
+async def cluster_health(conn: Conn, scope: Scope, span: Span) -> list[ClusterHealth]:
+    clusters = scope.clusters
+    if not clusters or span.end <= span.start:
+        return []
+    params: dict[str, object] = {"clusters": clusters, "start": span.start, "end": span.end}
+    cursor = await conn.execute(
+        "SELECT cluster_id, count(*) FROM cost_cluster_hourly WHERE cluster_id = ANY(%(clusters)s)"
+        " AND bucket >= %(start)s AND bucket < %(end)s AND row_count > 0 GROUP BY cluster_id",
+        params,
+    )
+    covered = {row[0]: int(row[1]) for row in await cursor.fetchall()}
+    cursor = await conn.execute(
+        "SELECT cluster_id, max(bucket) + interval '1 hour' FROM cost_cluster_hourly"
+        " WHERE cluster_id = ANY(%(clusters)s) AND bucket < %(end)s GROUP BY cluster_id",
+        params,
+    )
+    last = {row[0]: row[1] for row in await cursor.fetchall()}
+    cursor = await conn.execute(
+        "SELECT cluster_id, watermark FROM collector_watermark WHERE cluster_id = ANY(%(clusters)s)",
+        params,
+    )
+    watermarks = {row[0]: row[1] for row in await cursor.fetchall()}
+    cursor = await conn.execute(
+        "SELECT cluster_id, window_start, window_end, reason, attempts FROM collector_gap"
+        " WHERE cluster_id = ANY(%(clusters)s) AND resolved_at IS NULL"
+        " AND window_end > %(start)s AND window_start < %(end)s ORDER BY window_start",
+        params,
+    )
+    gaps: dict[uuid.UUID, list[tuple[datetime, datetime, str, int]]] = {}
+    for cluster_id, start, end, reason, attempts in await cursor.fetchall():
+        gaps.setdefault(cluster_id, []).append((start, end, reason, attempts))
+    cursor = await conn.execute(_MISSING, params)
+    missing: dict[uuid.UUID, list[MissingRange]] = {}
+    for cluster_id, start, end in await cursor.fetchall():
+        recorded = [g for g in gaps.get(cluster_id, []) if g[0] < end and g[1] > start]
+        missing.setdefault(cluster_id, []).append(
+            MissingRange(
+                start,
+                end,
+                "; ".join(sorted({g[2] for g in recorded})) or None,
+                max(g[3] for g in recorded) if recorded else None,
+            )
+        )
+    expected = int((span.end - span.start) / HOUR)
+    return [
+        ClusterHealth(
+            cluster_id=cluster_id,
+            name=scope.cluster_names[cluster_id],
+            expected_hours=expected,
+            covered_hours=covered.get(cluster_id, 0),
+            last_ingested_end=last.get(cluster_id),
+            watermark=watermarks.get(cluster_id),
+            missing=missing.get(cluster_id, []),
+            open_gaps=len(gaps.get(cluster_id, [])),
+        )
+        for cluster_id in clusters
+    ]
