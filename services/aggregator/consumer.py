@@ -12,18 +12,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from psycopg_pool import PoolTimeout
 
 from services.aggregator.validation import EventValidator, InvalidEvent
 from services.aggregator.writer import BatchWriter
+from shared import metrics
 from shared.db.pool import Pool
 from shared.events import AllocationEvent
 from shared.settings import AggregatorSettings, KafkaSettings
@@ -45,8 +46,11 @@ class AggregatorStats:
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Waits for the batch in flight, so a revoked partition's work is committed before it moves."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
+    def __init__(
+        self, lock: asyncio.Lock, on_assigned: Callable[[list[TopicPartition]], Awaitable[None]]
+    ) -> None:
         self._lock = lock
+        self._on_assigned = on_assigned
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
@@ -54,6 +58,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        await self._on_assigned(assigned)
 
 
 class Aggregator:
@@ -69,6 +74,7 @@ class Aggregator:
         self.dead_letter_topic = kafka.dead_letter_topic
         self.stats = AggregatorStats()
         self._lock = asyncio.Lock()
+        self._lag_checked = 0.0
         self._validator = EventValidator()
         self._writer = BatchWriter()
         self._consumer = AIOKafkaConsumer(
@@ -85,7 +91,17 @@ class Aggregator:
     async def start(self) -> None:
         await self._dlq.start()
         await self._consumer.start()
-        self._consumer.subscribe([self.topic], listener=_CommitOnRevoke(self._lock))
+        self._consumer.subscribe(
+            [self.topic], listener=_CommitOnRevoke(self._lock, self._learn_committed)
+        )
+        metrics.ROLLUP_MODE.labels("managed").set(1)
+
+    async def _learn_committed(self, assigned: list[TopicPartition]) -> None:
+        """The group's committed offsets of newly owned partitions, so lag is reported from the
+        first poll, before this instance has committed anything itself."""
+        for tp in assigned:
+            committed = await self._consumer.committed(tp)
+            self.stats.committed[tp] = committed if committed is not None else 0
 
     async def stop(self) -> None:
         try:
@@ -101,6 +117,7 @@ class Aggregator:
             records = await self._consumer.getmany(
                 timeout_ms=self.settings.batch_max_ms, max_records=self.settings.batch_max_events
             )
+            await self._report_lag()
             if not records:
                 if not self._consumer.assignment():
                     idle_since = time.monotonic()  # idle only counts once we own partitions
@@ -124,16 +141,19 @@ class Aggregator:
                     events.append(self._validator.parse(record.value, now))
                 except InvalidEvent as exc:
                     dead.append((record, str(exc)))
+        started = time.perf_counter()
         try:
             async with self.pool.connection() as conn:
                 await self._writer.write(conn, events)
         except (psycopg.OperationalError, PoolTimeout) as exc:
+            metrics.AGGREGATOR_DB_RETRIES.inc()
             self.stats.write_retries += 1
             log.warning("database unavailable (%s); batch rewound and retried", exc)
             self._rewind(records)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.retry_backoff_seconds)
             return
+        metrics.AGGREGATOR_WRITE_SECONDS.observe(time.perf_counter() - started)
         await self._dead_letter(dead)
         offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
         try:
@@ -146,7 +166,33 @@ class Aggregator:
         self.stats.batches += 1
         self.stats.events += len(events)
         self.stats.committed.update(offsets)
+        metrics.AGGREGATOR_EVENTS.inc(len(events))
+        metrics.AGGREGATOR_BATCH_SIZE.observe(len(events) + len(dead))
+        for tp, offset in offsets.items():
+            metrics.AGGREGATOR_COMMITTED.labels(tp.topic, str(tp.partition)).set(offset)
         log.debug("batch of %d events committed: %s", len(events), offsets)
+
+    async def _report_lag(self) -> None:
+        """Lag per owned partition: the partition's end offset minus what the group committed.
+
+        End offsets are asked of the broker (ListOffsets) at most once a second rather than read
+        from fetch responses, whose high watermark brokers and emulators report differently.
+        """
+        now = time.monotonic()
+        assigned = list(self._consumer.assignment())
+        if not assigned or now - self._lag_checked < 1.0:
+            return
+        self._lag_checked = now
+        try:
+            ends = await self._consumer.end_offsets(assigned)
+        except KafkaError as exc:
+            log.warning("could not read end offsets for lag: %s", exc)
+            return
+        for tp, end in ends.items():
+            committed = self.stats.committed.get(tp)
+            if committed is not None:
+                lag = max(0, end - committed)
+                metrics.AGGREGATOR_LAG.labels(tp.topic, str(tp.partition)).set(lag)
 
     def _rewind(self, records: Records) -> None:
         for tp, batch in records.items():
@@ -173,3 +219,5 @@ class Aggregator:
         if futures:
             await asyncio.gather(*futures)
         self.stats.dead_letters += len(dead)
+        for _, reason in dead:
+            metrics.AGGREGATOR_DEAD_LETTERS.labels(reason.split(":", 1)[0][:40]).inc()

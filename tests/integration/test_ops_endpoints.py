@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from shared.localservices.process import free_port
+from tests.support.pipeline import allocation, produce
 from tests.support.processes import COSTPIPE
+
+HOUR = timedelta(hours=1)
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +94,57 @@ def test_collector_endpoints(pipeline_env: dict[str, str]) -> None:
         response = _ready(base, 503)
         assert response.status_code == 503
         assert any(p.startswith("broker") for p in response.json()["problems"])
+
+
+def _lag(base: str) -> float | None:
+    values = [
+        float(line.rsplit(" ", 1)[1])
+        for line in httpx.get(base + "/metrics", timeout=5).text.splitlines()
+        if line.startswith("costpipe_aggregator_consumer_lag{")
+    ]
+    return sum(values) if values else None
+
+
+def test_lag_rises_under_load_and_returns_to_zero(pipeline_env: dict[str, str]) -> None:
+    org = uuid.UUID("0000000a-0000-4000-8000-00000000fa57")
+    cluster = uuid.uuid5(org, "load")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        allocation(
+            organization_id=org,
+            cluster_id=cluster,
+            window_start=start + i * HOUR,
+            window_end=start + (i + 1) * HOUR,
+            name=f"w{w}",
+            cost=1_000 + w,
+        )
+        for i in range(300)
+        for w in range(60)
+    ]
+    env = {**pipeline_env, "COSTPIPE_BATCH_MAX_EVENTS": "300"}
+    produce(env, events[:1])  # creates the topics and gives the group something to own
+    with _service("aggregator", env) as base:
+        deadline = time.monotonic() + 30
+        while _lag(base) != 0:
+            assert time.monotonic() < deadline, "lag never reported"
+            time.sleep(0.2)
+        producing = threading.Thread(target=produce, args=(env, events[1:]))
+        producing.start()
+        seen: list[float] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            lag = _lag(base)
+            assert lag is not None
+            seen.append(lag)
+            if not producing.is_alive() and lag == 0:
+                break
+            time.sleep(0.1)
+        producing.join()
+        metrics = httpx.get(base + "/metrics").text
+    assert max(seen) > 0, "lag never went up under load"
+    assert seen[-1] == 0, f"lag did not return to zero: {seen[-5:]}"
+    events_line = next(
+        line for line in metrics.splitlines() if line.startswith("costpipe_aggregator_events_total")
+    )
+    assert float(events_line.rsplit(" ", 1)[1]) == len(events)
+    assert 'costpipe_rollup_mode{mode="managed"} 1.0' in metrics
