@@ -84,12 +84,18 @@ class Aggregator:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        self._dlq = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True
+        self._bootstrap = kafka.bootstrap
+        self._dlq = self._dead_letter_producer()
+        self._dlq_started = False
+
+    def _dead_letter_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True
         )
 
     async def start(self) -> None:
         await self._dlq.start()
+        self._dlq_started = True
         await self._consumer.start()
         self._consumer.subscribe(
             [self.topic], listener=_CommitOnRevoke(self._lock, self._learn_committed)
@@ -154,7 +160,17 @@ class Aggregator:
                 await asyncio.wait_for(stop.wait(), self.settings.retry_backoff_seconds)
             return
         metrics.AGGREGATOR_WRITE_SECONDS.observe(time.perf_counter() - started)
-        await self._dead_letter(dead)
+        try:
+            await self._dead_letter(dead)
+        except KafkaError as exc:
+            # The batch is in the database already: replaying it changes nothing there and sends
+            # its dead letters again (the dead-letter topic is at-least-once, like the input).
+            log.warning("dead-letter topic unavailable (%s); batch rewound and retried", exc)
+            await self._replace_dead_letter_producer()
+            self._rewind(records)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.retry_backoff_seconds)
+            return
         offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
         try:
             await self._consumer.commit(offsets)
@@ -162,6 +178,10 @@ class Aggregator:
             # The group rebalanced under us: the new owner re-reads from the last commit, and the
             # idempotent writes make that replay harmless.
             log.warning("offset commit refused after a rebalance; records will be replayed")
+            return
+        except KafkaError as exc:
+            # The batch is written; a later commit covers its offsets, or a restart replays it.
+            log.warning("offset commit failed (%s); a later commit will cover it", exc)
             return
         self.stats.batches += 1
         self.stats.events += len(events)
@@ -199,7 +219,18 @@ class Aggregator:
             if batch:
                 self._consumer.seek(tp, batch[0].offset)
 
+    async def _replace_dead_letter_producer(self) -> None:
+        """A new producer, with a new producer id: an idempotent producer whose sequence state
+        the broker lost (a broker restart can do that) fails every later send."""
+        old, self._dlq = self._dlq, self._dead_letter_producer()
+        self._dlq_started = False
+        with contextlib.suppress(KafkaError):
+            await old.stop()
+
     async def _dead_letter(self, dead: list[tuple[ConsumerRecord[bytes, bytes], str]]) -> None:
+        if dead and not self._dlq_started:
+            await self._dlq.start()
+            self._dlq_started = True
         futures = []
         for record, reason in dead:
             log.warning(

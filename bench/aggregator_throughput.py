@@ -1,0 +1,369 @@
+"""Aggregator throughput against the bare COPY floor, and lag under a steady offered load.
+
+Measured in one run on one machine, against one database server and one broker:
+- the floor: a binary COPY (psycopg `cursor.copy` with `set_types`, FORMAT BINARY) of the same
+  rows into the same `allocation` hypertable of a fresh database, one transaction;
+- the pipeline: N events produced to a topic beforehand, then `costpipe aggregator` timed from
+  process start until the consumer group has committed all of them (raw upsert + four managed
+  rollup levels, one transaction per batch), on a second fresh database;
+- the lag: events offered at a fixed rate (a fraction of the measured pipeline rate) for a while,
+  sampling the committed offsets against the end offsets.
+
+After the pipeline runs, the raw row count and the rollup totals are checked against the events
+(a fast pipeline that miscounts is not a result).
+
+Run: `python -m bench.aggregator_throughput [--events 200000] [--output results.json]`.
+A local TimescaleDB and broker are started unless COSTPIPE_DATABASE_URL and
+COSTPIPE_KAFKA_BOOTSTRAP name servers; results are printed as one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+
+from services.aggregator.writer import RAW_LAYOUT
+from shared.events import AllocationEvent, encode_event
+from shared.ids import allocation_event_id, workload_uid
+from shared.kafka import ensure_topics
+from shared.localservices.kafka import LocalKafka
+from shared.localservices.timescale import LocalTimescale
+from shared.settings import AggregatorSettings, KafkaSettings
+from tests.support.aggregator_helpers import (
+    ROLLUP_TABLES,
+    Record,
+    aggregator_process,
+    committed_offsets,
+    end_offsets,
+    produce,
+    stop_gracefully,
+    total,
+    wait_for_commits,
+)
+from tests.support.databases import fresh_database
+
+TARGET_RATIO = 0.5
+ORGANIZATION = uuid.UUID("0000000a-0000-4000-8000-00000000a66e")
+CLUSTERS = tuple(uuid.UUID(int=0xC1A0 + i) for i in range(3))
+WORKLOADS_PER_CLUSTER = 400
+FIRST_WINDOW = datetime(2024, 1, 1, tzinfo=UTC)
+NIL = uuid.UUID(int=0)
+
+
+@dataclass(frozen=True)
+class Servers:
+    database: str
+    kafka: str
+    how: str
+
+
+@contextmanager
+def _servers() -> Iterator[Servers]:
+    database = os.environ.get("COSTPIPE_DATABASE_URL")
+    kafka = os.environ.get("COSTPIPE_KAFKA_BOOTSTRAP")
+    if database and kafka:
+        yield Servers(database, kafka, "configured")
+        return
+    root = Path(tempfile.mkdtemp(prefix="costpipe-bench-"))
+    root.chmod(0o755)  # the postgres user must reach its data folder
+    timescale = LocalTimescale(root / "pg", durable=True)
+    broker = LocalKafka(root / "kafka")
+    try:
+        yield Servers(timescale.start(), broker.start(), "local processes (durable database)")
+    finally:
+        broker.stop()
+        timescale.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _events(count: int, first_hour: int) -> list[AllocationEvent]:
+    """What the collector emits: every workload of every cluster once per hourly window."""
+    produced = datetime.now(UTC)
+    events: list[AllocationEvent] = []
+    hour = first_hour
+    while len(events) < count:
+        start = FIRST_WINDOW + timedelta(hours=hour)
+        for cluster in CLUSTERS:
+            for w in range(WORKLOADS_PER_CLUSTER):
+                namespace = f"ns-{w % 25}"
+                name = f"{namespace}/app-{w}"
+                cost = 1_000 + (w * 7919 + hour * 104_729) % 5_000_000
+                events.append(
+                    AllocationEvent(
+                        event_id=allocation_event_id(cluster, start, name),
+                        organization_id=ORGANIZATION,
+                        cluster_id=cluster,
+                        cluster_name=f"cluster-{cluster.int & 0xF}",
+                        window_start=start,
+                        window_end=start + timedelta(hours=1),
+                        name=name,
+                        namespace=namespace,
+                        controller_kind="deployment",
+                        controller=f"app-{w}",
+                        pod=f"app-{w}-0",
+                        node=f"node-{w % 40}",
+                        node_group=("general", "spot", "gpu")[w % 3],
+                        workload_uid=workload_uid(cluster, namespace, "deployment", f"app-{w}"),
+                        team=f"team-{w % 6}",
+                        cpu_cost=cost // 2,
+                        ram_cost=cost - cost // 2,
+                        total_cost=cost + cost // 10,
+                        cost=cost,
+                        idle_share=cost // 10,
+                        minutes=60.0,
+                        cpu_core_hours=0.25,
+                        ram_byte_hours=512.0 * 1024 * 1024,
+                        produced_at=produced,
+                    )
+                )
+        hour += 1
+    return events[:count]
+
+
+def _raw_row(event: AllocationEvent) -> tuple[object, ...]:
+    values: dict[str, object] = {name: getattr(event, name, None) for name, _ in RAW_LAYOUT}
+    values.update(
+        allocation_key=event.name, kind=event.kind.value, workload_uid=event.workload_uid or NIL
+    )
+    return tuple(values[name] for name, _ in RAW_LAYOUT)
+
+
+def measure_copy(server_url: str, events: list[AllocationEvent]) -> dict[str, Any]:
+    rows = [_raw_row(e) for e in events]
+    columns = ", ".join(name for name, _ in RAW_LAYOUT)
+    with fresh_database(server_url) as url, psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(f"COPY allocation ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types([kind for _, kind in RAW_LAYOUT])
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        stored = conn.execute("SELECT count(*) FROM allocation").fetchone()
+    if stored is None or stored[0] != len(rows):
+        raise RuntimeError(f"COPY stored {stored} rows, not {len(rows)}")
+    return {
+        "rows": len(rows),
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(len(rows) / seconds),
+    }
+
+
+def _env(servers: Servers, database_url: str, run_id: str) -> dict[str, str]:
+    return {
+        "COSTPIPE_DATABASE_URL": database_url,
+        "COSTPIPE_KAFKA_BOOTSTRAP": servers.kafka,
+        "COSTPIPE_KAFKA_TOPIC_PREFIX": f"bench-{run_id}.",
+        "COSTPIPE_KAFKA_CONSUMER_GROUP": f"bench-{run_id}",
+        "COSTPIPE_KAFKA_PARTITIONS": os.environ.get("COSTPIPE_KAFKA_PARTITIONS", "6"),
+        "COSTPIPE_LOG_LEVEL": "WARNING",
+    }
+
+
+def _records(events: list[AllocationEvent]) -> list[Record]:
+    return [Record(str(e.cluster_id).encode(), encode_event(e)) for e in events]
+
+
+def _committed(kafka: KafkaSettings) -> int:
+    return total(
+        asyncio.run(
+            committed_offsets(
+                kafka.bootstrap, kafka.consumer_group, kafka.allocations_topic, kafka.partitions
+            )
+        )
+    )
+
+
+async def _offer(
+    kafka: KafkaSettings, records: list[Record], rate: float, seconds: float
+) -> tuple[list[tuple[float, int, int, int]], int]:
+    """Produce at `rate` events/s for `seconds`, sampling (time, produced, end, committed);
+    returns the samples and how many records were sent."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    samples: list[tuple[float, int, int, int]] = []
+    sent = 0
+    try:
+        started = time.monotonic()
+        next_sample = started
+        while (now := time.monotonic()) - started < seconds and sent < len(records):
+            due = min(len(records), int((now - started) * rate))
+            for record in records[sent:due]:
+                await producer.send(kafka.allocations_topic, record.value, key=record.key)
+            sent = max(sent, due)
+            if now >= next_sample:
+                ends = await end_offsets(kafka.bootstrap, kafka.allocations_topic, kafka.partitions)
+                done = await committed_offsets(
+                    kafka.bootstrap,
+                    kafka.consumer_group,
+                    kafka.allocations_topic,
+                    kafka.partitions,
+                )
+                samples.append((now - started, sent, total(ends), total(done)))
+                next_sample = now + 0.5
+            await asyncio.sleep(0.01)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return samples, sent
+
+
+def _lag_report(
+    samples: list[tuple[float, int, int, int]], base: int, rate: float
+) -> dict[str, Any]:
+    """Lag in events (end - committed) and in seconds (how long ago the oldest uncommitted event
+    was offered, from the offer schedule)."""
+    events_behind = [max(0, end - done) for _, _, end, done in samples]
+    seconds_behind = []
+    for at, _, end, done in samples:
+        oldest_pending = done - base  # index in the offered stream of the oldest uncommitted event
+        seconds_behind.append(max(0.0, at - oldest_pending / rate) if done < end else 0.0)
+    # The first seconds include the aggregator noticing the new load; report the steady part too.
+    steady = [s for (at, *_), s in zip(samples, seconds_behind, strict=True) if at >= 5]
+    return {
+        "samples": len(samples),
+        "p50_events": statistics.median(events_behind),
+        "max_events": max(events_behind),
+        "p50_seconds": round(statistics.median(seconds_behind), 3),
+        "max_seconds": round(max(seconds_behind), 3),
+        "steady_max_seconds": round(max(steady), 3) if steady else None,
+    }
+
+
+def _check(database_url: str, events: list[AllocationEvent]) -> dict[str, Any]:
+    expected_cost = sum(e.cost for e in events)
+    expected_rows = len({(e.cluster_id, e.name, e.window_start) for e in events})
+    with psycopg.connect(database_url) as conn:
+        raw = conn.execute("SELECT count(*), sum(cost) FROM allocation").fetchone()
+        levels = {
+            table: conn.execute(f"SELECT sum(row_count), sum(cost) FROM {table}").fetchone()
+            for table in ROLLUP_TABLES
+        }
+    for table, sums in {"allocation": raw, **levels}.items():
+        if sums is None or (sums[0], sums[1]) != (expected_rows, expected_cost):
+            raise RuntimeError(
+                f"{table} holds (rows, cost) {sums}, expected {(expected_rows, expected_cost)}"
+            )
+    return {"raw_rows": expected_rows, "rollups_equal_raw_totals": True}
+
+
+def measure_pipeline(
+    servers: Servers,
+    events: list[AllocationEvent],
+    lag_seconds: float,
+    lag_fraction: float,
+    log_dir: Path,
+) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:10]
+    with fresh_database(servers.database) as database_url, ExitStack() as stack:
+        env = _env(servers, database_url, run_id)
+        kafka = KafkaSettings.from_env(env)
+        settings = AggregatorSettings.from_env({**os.environ, **env})
+
+        async def preload() -> None:
+            await ensure_topics(kafka)
+            await produce(kafka.bootstrap, kafka.allocations_topic, _records(events))
+
+        produce_started = time.perf_counter()
+        asyncio.run(preload())
+        produce_seconds = time.perf_counter() - produce_started
+
+        log = log_dir / f"aggregator-{run_id}.log"
+        started = time.perf_counter()
+        process = stack.enter_context(aggregator_process(env, log))
+        wait_for_commits(kafka, len(events), process, log, wait_seconds=3600)
+        seconds = time.perf_counter() - started
+        rate = len(events) / seconds
+
+        offered_rate = max(1.0, rate * lag_fraction)
+        more = _events(int(offered_rate * lag_seconds) + 1, first_hour=5_000)
+        samples, offered = asyncio.run(_offer(kafka, _records(more), offered_rate, lag_seconds))
+        wait_for_commits(kafka, len(events) + offered, process, log, wait_seconds=600)
+        stop_gracefully(process, log)
+        check = _check(database_url, events + more[:offered])
+
+    return {
+        "events": len(events),
+        "batch_max_events": settings.batch_max_events,
+        "batch_max_ms": settings.batch_max_ms,
+        "partitions": kafka.partitions,
+        "preload_seconds": round(produce_seconds, 3),
+        "seconds": round(seconds, 3),
+        "events_per_s": round(rate),
+        "lag": {
+            "offered_events_per_s": round(offered_rate),
+            "offered_events": offered,
+            "seconds": lag_seconds,
+            **_lag_report(samples, len(events), offered_rate),
+        },
+        "check": check,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--lag-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--lag-fraction", type=float, default=0.5, help="offered load, share of pipeline rate"
+    )
+    parser.add_argument(
+        "--batch-max-events",
+        type=int,
+        help="the aggregator's COSTPIPE_BATCH_MAX_EVENTS (default: the environment's, else 5000)",
+    )
+    parser.add_argument("--output", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+
+    if args.batch_max_events is not None:
+        os.environ["COSTPIPE_BATCH_MAX_EVENTS"] = str(args.batch_max_events)
+    events = _events(args.events, first_hour=0)
+    log_dir = Path(tempfile.mkdtemp(prefix="costpipe-bench-logs-"))
+    try:
+        with _servers() as servers:
+            copy = measure_copy(servers.database, events)
+            pipeline = measure_pipeline(
+                servers, events, args.lag_seconds, args.lag_fraction, log_dir
+            )
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    ratio = pipeline["events_per_s"] / copy["rows_per_s"]
+    result = {
+        "benchmark": "aggregator_throughput",
+        "servers": servers.how,
+        "cpus": os.cpu_count(),
+        "copy": copy,
+        "pipeline": pipeline,
+        "ratio_pipeline_to_copy": round(ratio, 3),
+        "target_ratio": TARGET_RATIO,
+        "meets_target": ratio >= TARGET_RATIO,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
