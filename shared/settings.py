@@ -176,6 +176,7 @@ class AggregatorSettings:
     batch_max_events: int = 5000
     batch_max_ms: int = 500
     retry_backoff_seconds: float = 1.0
+    lag_refresh_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AggregatorSettings:
@@ -184,6 +185,7 @@ class AggregatorSettings:
             batch_max_events=_int(env, "BATCH_MAX_EVENTS", 5000, minimum=1),
             batch_max_ms=_int(env, "BATCH_MAX_MS", 500, minimum=1),
             retry_backoff_seconds=_float(env, "RETRY_BACKOFF_SECONDS", 1.0),
+            lag_refresh_seconds=_float(env, "LAG_REFRESH_SECONDS", 1.0, 0.05),
         )
 
 
@@ -205,4 +207,5 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_METRICS_PORT": "collector/aggregator /metrics and probes port (default 9100; 0 = off)",
     "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 5000)",
     "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
+    "COSTPIPE_LAG_REFRESH_SECONDS": "how often the aggregator asks the broker for end offsets (1)",
 }

@@ -195,12 +195,12 @@ class Aggregator:
     async def _report_lag(self) -> None:
         """Lag per owned partition: the partition's end offset minus what the group committed.
 
-        End offsets are asked of the broker (ListOffsets) at most once a second rather than read
+        End offsets are asked of the broker (ListOffsets) at most every `lag_refresh_seconds`, not read
         from fetch responses, whose high watermark brokers and emulators report differently.
         """
         now = time.monotonic()
         assigned = list(self._consumer.assignment())
-        if not assigned or now - self._lag_checked < 1.0:
+        if not assigned or now - self._lag_checked < self.settings.lag_refresh_seconds:
             return
         self._lag_checked = now
         try:

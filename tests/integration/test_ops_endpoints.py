@@ -118,10 +118,16 @@ def test_lag_rises_under_load_and_returns_to_zero(pipeline_env: dict[str, str]) 
             name=f"w{w}",
             cost=1_000 + w,
         )
-        for i in range(300)
+        for i in range(500)
         for w in range(60)
     ]
-    env = {**pipeline_env, "COSTPIPE_BATCH_MAX_EVENTS": "300"}
+    # Small batches and a fast lag refresh: the backlog lasts several refreshes, even on a
+    # loaded machine, so a sample catches it.
+    env = {
+        **pipeline_env,
+        "COSTPIPE_BATCH_MAX_EVENTS": "100",
+        "COSTPIPE_LAG_REFRESH_SECONDS": "0.1",
+    }
     produce(env, events[:1])  # creates the topics and gives the group something to own
     with _service("aggregator", env) as base:
         deadline = time.monotonic() + 30
@@ -138,7 +144,7 @@ def test_lag_rises_under_load_and_returns_to_zero(pipeline_env: dict[str, str]) 
             seen.append(lag)
             if not producing.is_alive() and lag == 0:
                 break
-            time.sleep(0.1)
+            time.sleep(0.05)
         producing.join()
         metrics = httpx.get(base + "/metrics").text
     assert max(seen) > 0, "lag never went up under load"
