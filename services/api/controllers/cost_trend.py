@@ -184,6 +184,67 @@ async def _series(
     return points, window.start, window.end
 
 
+@dataclass(frozen=True)
+class _Dimension:
+    """A scope below the cluster: the rollup column it filters on and how it is found."""
+
+    column: str
+    label: str
+    not_found: str
+    exists_sql: str
+
+
+NAMESPACE_DIMENSION = _Dimension(
+    "namespace",
+    "namespace",
+    "NAMESPACE_NOT_FOUND",
+    "SELECT 1 FROM cost_monthly WHERE cluster_id = %s AND namespace = %s LIMIT 1",
+)
+WORKLOAD_DIMENSION = _Dimension(
+    "workload_uid",
+    "workload",
+    "WORKLOAD_NOT_FOUND",
+    "SELECT 1 FROM workload WHERE cluster_id = %s AND uid = %s",
+)
+NODE_GROUP_DIMENSION = _Dimension(
+    "node_group",
+    "node group",
+    "NODE_GROUP_NOT_FOUND",
+    "SELECT 1 FROM cost_monthly WHERE cluster_id = %s AND node_group = %s LIMIT 1",
+)
+
+
+async def _dimension_points(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    cluster_id: uuid.UUID,
+    query: TrendQuery,
+    dimension: _Dimension,
+    value: str | uuid.UUID,
+) -> tuple[list[CostTrendPoint], datetime, datetime]:
+    """The series of one namespace, workload or node group, after the cluster checks and the
+    resource's own 404."""
+    pool: Pool = request.app.state.pool
+    async with pool.connection() as conn:
+        await _require_cluster(conn, principal, cluster_id)
+        if value == "" or not await _exists(conn, dimension.exists_sql, (cluster_id, value)):
+            raise ApiError(
+                404,
+                dimension.not_found,
+                f"no such {dimension.label} in this cluster",
+                {"cluster_id": str(cluster_id), dimension.column: str(value)[:253]},
+            )
+        return await _series(
+            request,
+            conn,
+            query,
+            sql.SQL("cluster_id = %(cluster)s AND {} = %(value)s").format(
+                sql.Identifier(dimension.column)
+            ),
+            {"cluster": cluster_id, "value": value},
+        )
+
+
 class CostTrendController(Controller):
     path = "/v1"
     tags = ["cost-trend"]  # noqa: RUF012 - Litestar declares it as a plain attribute
@@ -241,27 +302,9 @@ class CostTrendController(Controller):
         principal = await _principal(request, NAMESPACE)
         cluster_uuid = _cluster_uuid(cluster_id)
         query = parse_trend_query(start, end, type_, granularity, cost_mode, NAMESPACE.default_mode)
-        pool: Pool = request.app.state.pool
-        async with pool.connection() as conn:
-            await _require_cluster(conn, principal, cluster_uuid)
-            if not namespace or not await _exists(
-                conn,
-                "SELECT 1 FROM cost_monthly WHERE cluster_id = %s AND namespace = %s LIMIT 1",
-                (cluster_uuid, namespace),
-            ):
-                raise ApiError(
-                    404,
-                    "NAMESPACE_NOT_FOUND",
-                    "no such namespace in this cluster",
-                    {"cluster_id": str(cluster_uuid), "namespace": namespace[:253]},
-                )
-            points, first, last = await _series(
-                request,
-                conn,
-                query,
-                sql.SQL("cluster_id = %(cluster)s AND namespace = %(namespace)s"),
-                {"cluster": cluster_uuid, "namespace": namespace},
-            )
+        points, first, last = await _dimension_points(
+            request, principal, cluster_uuid, query, NAMESPACE_DIMENSION, namespace
+        )
         ref = ScopeRef(cluster_id=str(cluster_uuid), namespace=namespace)
         return _response(request, NAMESPACE, query, points, ref, [], first, last)
 
@@ -293,27 +336,9 @@ class CostTrendController(Controller):
                 {"workload_uid": workload_uid[:64]},
             )
         query = parse_trend_query(start, end, type_, granularity, cost_mode, WORKLOAD.default_mode)
-        pool: Pool = request.app.state.pool
-        async with pool.connection() as conn:
-            await _require_cluster(conn, principal, cluster_uuid)
-            if not await _exists(
-                conn,
-                "SELECT 1 FROM workload WHERE uid = %s AND cluster_id = %s",
-                (workload, cluster_uuid),
-            ):
-                raise ApiError(
-                    404,
-                    "WORKLOAD_NOT_FOUND",
-                    "no such workload in this cluster",
-                    {"cluster_id": str(cluster_uuid), "workload_uid": str(workload)},
-                )
-            points, first, last = await _series(
-                request,
-                conn,
-                query,
-                sql.SQL("cluster_id = %(cluster)s AND workload_uid = %(workload)s"),
-                {"cluster": cluster_uuid, "workload": workload},
-            )
+        points, first, last = await _dimension_points(
+            request, principal, cluster_uuid, query, WORKLOAD_DIMENSION, workload
+        )
         ref = ScopeRef(cluster_id=str(cluster_uuid), workload_uid=str(workload))
         return _response(request, WORKLOAD, query, points, ref, [], first, last)
 
@@ -341,27 +366,9 @@ class CostTrendController(Controller):
         principal = await _principal(request, NODE_GROUP)
         cluster_uuid = _cluster_uuid(cluster_id)
         query = parse_trend_query(start, end, type_, granularity, cost_mode, None)
-        pool: Pool = request.app.state.pool
-        async with pool.connection() as conn:
-            await _require_cluster(conn, principal, cluster_uuid)
-            if not name or not await _exists(
-                conn,
-                "SELECT 1 FROM cost_monthly WHERE cluster_id = %s AND node_group = %s LIMIT 1",
-                (cluster_uuid, name),
-            ):
-                raise ApiError(
-                    404,
-                    "NODE_GROUP_NOT_FOUND",
-                    "no such node group in this cluster",
-                    {"cluster_id": str(cluster_uuid), "node_group": name[:253]},
-                )
-            points, first, last = await _series(
-                request,
-                conn,
-                query,
-                sql.SQL("cluster_id = %(cluster)s AND node_group = %(group)s"),
-                {"cluster": cluster_uuid, "group": name},
-            )
+        points, first, last = await _dimension_points(
+            request, principal, cluster_uuid, query, NODE_GROUP_DIMENSION, name
+        )
         ref = ScopeRef(cluster_id=str(cluster_uuid), node_group=name)
         return _response(request, NODE_GROUP, query, points, ref, [], first, last)
 
