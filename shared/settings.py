@@ -205,6 +205,8 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_API_KEY_CACHE_SECONDS": "how long a resolved API key is reused (default 5; 0 = off)",
     "COSTPIPE_METRICS_HOST": "collector/aggregator /metrics and probes address (default 127.0.0.1)",
     "COSTPIPE_METRICS_PORT": "collector/aggregator /metrics and probes port (default 9100; 0 = off)",
+    "COSTPIPE_LOG_LEVEL": "DEBUG, INFO (default), WARNING, ERROR",
+    "COSTPIPE_LOG_FORMAT": "json or text (default: text on a terminal, json otherwise)",
     "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 5000)",
     "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
     "COSTPIPE_LAG_REFRESH_SECONDS": "how often the aggregator asks the broker for end offsets (1)",

@@ -108,8 +108,9 @@ def handle_http_exception(
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnvelope]:
+    request_id = request_id_of(request)
     if isinstance(exc, psycopg.OperationalError | PoolTimeout):
-        log.warning("database unavailable: %s", exc)
+        log.warning("database unavailable: %s", exc, extra={"request_id": request_id})
         return _render(
             request,
             ApiError(
@@ -119,7 +120,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
                 headers={"Retry-After": "5"},
             ),
         )
-    log.exception("unhandled error on %s", request.url.path)
+    log.exception("unhandled error on %s", request.url.path, extra={"request_id": request_id})
     return _render(
         request, ApiError(HTTP_500_INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error")
     )
