@@ -115,6 +115,13 @@ def _generate(url: str, clusters: int, workloads: int, days: int, end: datetime)
                 " sum(pv_cost), sum(network_cost), sum(load_balancer_cost), sum(shared_cost),"
                 " sum(external_cost) FROM allocation GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
             )
+            conn.execute(
+                f"INSERT INTO {table.replace('cost_', 'cost_cluster_')} SELECT bucket,"
+                " cluster_id, sum(row_count), sum(cost), sum(idle_share), sum(cpu_cost),"
+                " sum(gpu_cost), sum(ram_cost), sum(pv_cost), sum(network_cost),"
+                " sum(load_balancer_cost), sum(shared_cost), sum(external_cost)"
+                f" FROM {table} GROUP BY bucket, cluster_id"
+            )
         conn.execute("VACUUM ANALYZE")
         raw_rows = conn.execute("SELECT count(*) FROM allocation").fetchone()
     return {
@@ -213,7 +220,7 @@ def _sql_comparison(url: str, cluster: str, start: int, end: int) -> dict[str, A
     """The one-year monthly answer from the monthly rollup and from raw rows, same connection."""
     window = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
     rollup = (
-        "SELECT bucket, sum(cost + idle_share) FROM cost_monthly WHERE cluster_id = %s"
+        "SELECT bucket, sum(cost + idle_share) FROM cost_cluster_monthly WHERE cluster_id = %s"
         " AND bucket >= time_bucket('1 month', %s::timestamptz) AND bucket < %s GROUP BY bucket"
     )
     naive = (
