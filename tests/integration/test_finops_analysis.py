@@ -42,6 +42,7 @@ from shared.apikeys import ALL_SCOPES, create_key
 from shared.events import AllocationEvent
 from shared.ids import allocation_event_id, workload_uid
 from tests.support.databases import fresh_database, topic_env
+from tests.support.finops_errors import assert_bad_input
 from tests.support.pipeline import aggregate, produce
 from tests.support.processes import running_api
 from tests.support.services import Services
@@ -542,13 +543,7 @@ BAD_INPUT = [
 def test_bad_input_is_400_or_422_never_500(
     api: Api, path: str, params: dict[str, str], status: int, allowed: list[str] | None
 ) -> None:
-    response = api.raw(path, **params)
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == ("BAD_REQUEST" if status == 400 else "VALIDATION_ERROR")
-    assert error["message"]
-    if allowed is not None:
-        assert set(allowed) <= set(error["details"]["allowed"])
+    assert_bad_input(api.raw(path, **params), status, allowed)
 
 
 def test_openapi_lists_the_analysis_endpoints(api: Api) -> None:
