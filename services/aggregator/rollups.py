@@ -22,7 +22,7 @@ DIMENSIONS = (
     "owner",
     "kind",
 )
-MEASURES = (
+MONEY_MEASURES = (
     "cost",
     "idle_share",
     "cpu_cost",
@@ -34,6 +34,23 @@ MEASURES = (
     "shared_cost",
     "external_cost",
 )
+# Resource quantities behind efficiency and rightsizing, as integers so that adding and removing
+# deltas is as exact as it is for money: micro core-hours for CPU and GPU, KiB-hours for RAM.
+# Each is a raw row's average times its minutes, rounded half to even (`{t}` is the table
+# qualifier). Migration 0004 filled existing rollups with the same expressions.
+USAGE_MEASURES: dict[str, str] = {
+    "cpu_request_micro_core_hours": "round({t}cpu_core_request_average * {t}minutes"
+    " * 1e6::float8 / 60)::bigint",
+    "cpu_usage_micro_core_hours": "round({t}cpu_core_usage_average * {t}minutes"
+    " * 1e6::float8 / 60)::bigint",
+    "ram_request_kib_hours": "round({t}ram_byte_request_average * {t}minutes"
+    " / 61440::float8)::bigint",
+    "ram_usage_kib_hours": "round({t}ram_byte_usage_average * {t}minutes / 61440::float8)::bigint",
+    "gpu_request_micro_hours": "round({t}gpu_request_average * {t}minutes"
+    " * 1e6::float8 / 60)::bigint",
+    "gpu_usage_micro_hours": "round({t}gpu_usage_average * {t}minutes * 1e6::float8 / 60)::bigint",
+}
+MEASURES = MONEY_MEASURES + tuple(USAGE_MEASURES)
 
 
 @dataclass(frozen=True)
@@ -72,11 +89,20 @@ CREATE_DELTA = (
     + sql.SQL(") ON COMMIT DELETE ROWS")
 )
 
+
 # The window range (parameters `first` and `last`) is what keeps the join with the raw hypertable
 # to the chunks the batch can touch: without it every batch reads every chunk.
+def _raw_measures(qualifier: str, sign: str) -> sql.Composable:
+    """The measures of raw rows (of the stage or of `allocation a`) as the delta's columns."""
+    prefix = f"{qualifier}." if qualifier else ""
+    money = [sql.SQL(sign + prefix) + sql.Identifier(m) for m in MONEY_MEASURES]
+    usage = [sql.SQL(sign + "(" + e.format(t=prefix) + ")") for e in USAGE_MEASURES.values()]
+    return sql.SQL(", ").join(money + usage)
+
+
 FILL_DELTA = sql.SQL(
     "INSERT INTO alloc_delta (window_start, {dims}, row_count, {measures})"
-    " SELECT window_start, {dims}, 1, {measures} FROM alloc_stage"
+    " SELECT window_start, {dims}, 1, {stage_measures} FROM alloc_stage"
     " UNION ALL"
     " SELECT a.window_start, {a_dims}, -1, {neg_measures}"
     " FROM allocation a JOIN alloc_stage s"
@@ -86,10 +112,9 @@ FILL_DELTA = sql.SQL(
 ).format(
     dims=_dims,
     measures=_measures,
+    stage_measures=_raw_measures("", ""),
     a_dims=sql.SQL(", ").join(sql.Identifier("a", d) for d in DIMENSIONS),
-    neg_measures=sql.SQL(", ").join(
-        sql.SQL("-{}").format(sql.Identifier("a", m)) for m in MEASURES
-    ),
+    neg_measures=_raw_measures("a", "-"),
 )
 
 

@@ -69,6 +69,7 @@ PARTITIONS = 3
 
 MONEY = st.integers(min_value=0, max_value=10**10)
 USAGE = st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False)
+CORES = st.floats(min_value=0, max_value=512, allow_nan=False, allow_infinity=False)
 LABEL = st.sampled_from(("", "a", "b"))
 
 
@@ -136,10 +137,15 @@ def versions(draw: st.DrawFn, key: Key, produced_at: datetime) -> AllocationEven
         total_cost=draw(MONEY),
         cost=cost,
         idle_share=draw(MONEY),
-        minutes=60.0,
+        minutes=draw(st.sampled_from((60.0, 59.5, 1.0, 0.0))),
         cpu_core_hours=draw(USAGE),
+        cpu_core_request_average=draw(CORES),
+        cpu_core_usage_average=draw(CORES),
         ram_byte_hours=draw(USAGE),
-        gpu_usage_average=draw(USAGE),
+        ram_byte_request_average=draw(USAGE),
+        ram_byte_usage_average=draw(USAGE),
+        gpu_request_average=draw(CORES),
+        gpu_usage_average=draw(CORES),
         produced_at=produced_at,
     )
 

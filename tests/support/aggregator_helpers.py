@@ -99,6 +99,17 @@ ROLLUP_MEASURES = (
     "shared_cost",
     "external_cost",
 )
+# Resource quantities on the rollups: (average column, unit): average x minutes as micro
+# core-hours ("micro") for CPU and GPU, as KiB-hours ("kib") for RAM, rounded half to even.
+USAGE_ROLLUP_MEASURES: dict[str, tuple[str, str]] = {
+    "cpu_request_micro_core_hours": ("cpu_core_request_average", "micro"),
+    "cpu_usage_micro_core_hours": ("cpu_core_usage_average", "micro"),
+    "ram_request_kib_hours": ("ram_byte_request_average", "kib"),
+    "ram_usage_kib_hours": ("ram_byte_usage_average", "kib"),
+    "gpu_request_micro_hours": ("gpu_request_average", "micro"),
+    "gpu_usage_micro_hours": ("gpu_usage_average", "micro"),
+}
+ALL_ROLLUP_MEASURES = ROLLUP_MEASURES + tuple(USAGE_ROLLUP_MEASURES)
 _RESOLUTIONS = {"hourly": "1 hour", "daily": "1 day", "weekly": "1 week", "monthly": "1 month"}
 # Every rollup relation: (bucket width, the dimensions it groups by). The detailed levels group by
 # every dimension; the per-cluster totals by cluster only.
@@ -166,13 +177,28 @@ def expected_rollup(
         start = row[index["window_start"]]
         assert isinstance(start, datetime)
         key = (bucket_start(start, interval), *(row[index[d]] for d in dimensions))
-        sums = totals.setdefault(key, [0] * (1 + len(ROLLUP_MEASURES)))
+        sums = totals.setdefault(key, [0] * (1 + len(ALL_ROLLUP_MEASURES)))
         sums[0] += 1
         for i, measure in enumerate(ROLLUP_MEASURES, start=1):
             value = row[index[measure]]
             assert isinstance(value, int)
             sums[i] += value
+        minutes = row[index["minutes"]]
+        assert isinstance(minutes, float)
+        for i, (column, unit) in enumerate(
+            USAGE_ROLLUP_MEASURES.values(), start=1 + len(ROLLUP_MEASURES)
+        ):
+            average = row[index[column]]
+            assert isinstance(average, float)
+            sums[i] += _usage_units(average, minutes, unit)
     return {key: tuple(sums) for key, sums in totals.items()}
+
+
+def _usage_units(average: float, minutes: float, unit: str) -> int:
+    """An average over `minutes` in integer units, as Python computes it: the database must agree."""
+    if unit == "micro":
+        return round(average * minutes * 1e6 / 60)
+    return round(average * minutes / 61440.0)
 
 
 def fetch_raw(conn: psycopg.Connection[tuple[object, ...]]) -> dict[RawKey, Row]:
@@ -191,7 +217,7 @@ def fetch_rollup(
     conn: psycopg.Connection[tuple[object, ...]], table: str, dimensions: Sequence[str]
 ) -> dict[RollupKey, RollupValue]:
     dims = ", ".join(dimensions)
-    measures = ", ".join(ROLLUP_MEASURES)
+    measures = ", ".join(ALL_ROLLUP_MEASURES)
     rows = conn.execute(f"SELECT bucket, {dims}, row_count, {measures} FROM {table}").fetchall()
     width = 1 + len(dimensions)
     result: dict[RollupKey, RollupValue] = {}
@@ -206,7 +232,13 @@ def group_by_raw(
     conn: psycopg.Connection[tuple[object, ...]], interval: str, dimensions: Sequence[str]
 ) -> dict[RollupKey, RollupValue]:
     dims = ", ".join(dimensions)
-    sums = ", ".join(f"sum({m})::bigint" for m in ROLLUP_MEASURES)
+    usage = [
+        f"sum(round({column} * minutes * 1e6::float8 / 60))::bigint"
+        if unit == "micro"
+        else f"sum(round({column} * minutes / 61440::float8))::bigint"
+        for column, unit in USAGE_ROLLUP_MEASURES.values()
+    ]
+    sums = ", ".join([*(f"sum({m})::bigint" for m in ROLLUP_MEASURES), *usage])
     rows = conn.execute(
         f"SELECT time_bucket(%s::interval, window_start) AS b, {dims}, count(*), {sums}"
         f" FROM allocation GROUP BY b, {dims}",
