@@ -73,7 +73,12 @@ DETAILED_LEVELS = tuple(RollupLevel(f"cost_{name}", width) for name, width in _R
 CLUSTER_LEVELS = tuple(
     RollupLevel(f"cost_cluster_{name}", width, ("cluster_id",)) for name, width in _RESOLUTIONS
 )
-LEVELS = DETAILED_LEVELS + CLUSTER_LEVELS
+# Per node-group totals: what node-group answers read.
+NODE_GROUP_LEVELS = tuple(
+    RollupLevel(f"cost_node_group_{name}", width, ("cluster_id", "node_group"))
+    for name, width in _RESOLUTIONS
+)
+LEVELS = DETAILED_LEVELS + CLUSTER_LEVELS + NODE_GROUP_LEVELS
 
 _dims = sql.SQL(", ").join(sql.Identifier(d) for d in DIMENSIONS)
 _measures = sql.SQL(", ").join(sql.Identifier(m) for m in MEASURES)
@@ -151,14 +156,24 @@ def apply_delta(level: RollupLevel) -> sql.Composed:
 def prune_empty(level: RollupLevel) -> sql.Composed:
     """Rollup rows left with no raw row behind them (their rows moved to another group).
 
-    The bucket range (parameters `first` and `last`, the batch's oldest and newest window start)
-    lets TimescaleDB exclude every other chunk when it plans the statement.
+    Only a key that lost a row in this batch can have reached zero, so the rows are found by
+    their full key. The bucket range (parameters `first` and `last`, the batch's oldest and
+    newest window start) lets TimescaleDB exclude every other chunk when it plans the statement.
     """
+    dims = sql.SQL(", ").join(sql.Identifier(d) for d in level.dimensions)
+    same_key = sql.SQL(" AND ").join(
+        sql.SQL("t.{c} = d.{c}").format(c=sql.Identifier(c)) for c in ("bucket", *level.dimensions)
+    )
     return sql.SQL(
         "DELETE FROM {table} t USING ("
-        " SELECT DISTINCT cluster_id, time_bucket({interval}::interval, window_start) AS bucket"
+        " SELECT DISTINCT time_bucket({interval}::interval, window_start) AS bucket, {dims}"
         " FROM alloc_delta WHERE row_count < 0) d"
-        " WHERE t.cluster_id = d.cluster_id AND t.bucket = d.bucket AND t.row_count = 0"
+        " WHERE {same_key} AND t.row_count = 0"
         " AND t.bucket BETWEEN time_bucket({interval}::interval, %(first)s::timestamptz)"
         " AND %(last)s"
-    ).format(table=sql.Identifier(level.table), interval=sql.Literal(level.interval))
+    ).format(
+        table=sql.Identifier(level.table),
+        interval=sql.Literal(level.interval),
+        dims=dims,
+        same_key=same_key,
+    )

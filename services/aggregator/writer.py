@@ -12,11 +12,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.aggregator.rollups import CREATE_DELTA, FILL_DELTA, LEVELS, apply_delta, prune_empty
+from services.aggregator.rollups import (
+    CREATE_DELTA,
+    FILL_DELTA,
+    LEVELS,
+    RollupLevel,
+    apply_delta,
+    prune_empty,
+)
 from shared.db.pool import Conn
 from shared.events import AllocationEvent
 
 NIL_UUID = uuid.UUID(int=0)
+WORK_MEM = "64MB"
 
 _TEXT = (
     "kind",
@@ -130,7 +138,7 @@ def latest_per_key(events: Iterable[AllocationEvent]) -> list[AllocationEvent]:
         current = latest.get(key)
         if current is None or event.produced_at >= current.produced_at:
             latest[key] = event
-    return sorted(latest.values(), key=lambda e: (str(e.cluster_id), e.window_start, e.name))
+    return sorted(latest.values(), key=lambda e: (e.cluster_id, e.window_start, e.name))
 
 
 @dataclass(frozen=True)
@@ -142,11 +150,18 @@ class WriteResult:
 class BatchWriter:
     """Writes batches of events into the raw hypertable and the managed rollups."""
 
+    # Emptied in the `continuous` mode, where the rollups are derived by TimescaleDB itself
+    # (services/aggregator/continuous.py).
+    rollup_levels: tuple[RollupLevel, ...] = LEVELS
+
     async def write(self, conn: Conn, events: Sequence[AllocationEvent]) -> WriteResult:
         rows = latest_per_key(events)
         if not rows:
             return WriteResult(0, 0)
         async with conn.transaction():
+            # Room to group and sort a whole batch in memory: the default spills every large
+            # batch's rollup aggregation to temporary files.
+            await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
             await self._dimensions(conn, rows)
             await conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS alloc_stage"
@@ -177,15 +192,16 @@ class BatchWriter:
                 window,
                 prepare=False,
             )
-            await conn.execute(FILL_DELTA, window, prepare=False)
-            await conn.execute("ANALYZE alloc_delta (row_count)")
+            if self.rollup_levels:
+                await conn.execute(FILL_DELTA, window, prepare=False)
+                await conn.execute("ANALYZE alloc_delta (row_count)")
             cursor = await conn.execute(
                 f"INSERT INTO allocation ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM alloc_stage"
                 " ORDER BY cluster_id, allocation_key, window_start"
                 f" ON CONFLICT (cluster_id, allocation_key, window_start) DO UPDATE SET {_UPDATE_LIST}"
             )
             written = cursor.rowcount
-            for level in LEVELS:
+            for level in self.rollup_levels:
                 await conn.execute(apply_delta(level))
                 await conn.execute(prune_empty(level), window, prepare=False)
         return WriteResult(len(rows), written)

@@ -24,6 +24,7 @@ from services.api.errors import (
     handle_unexpected,
     request_id_of,
 )
+from services.api.finops.modelling import preload_models
 from services.api.finops.pipeline_lag import LagReader
 from services.api.rate_limit import RateLimiter
 from shared.db.pool import make_pool
@@ -62,6 +63,7 @@ def create_app(
         app.state.rate_limiter = RateLimiter(api.rate_limit_per_minute)
         app.state.key_cache = KeyCache(api.key_cache_seconds)
         app.state.lag_reader = LagReader(kafka)
+        preload_models()
         try:
             yield
         finally:

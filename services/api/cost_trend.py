@@ -29,10 +29,14 @@ _RESOLUTION_NAMES = {
 }
 
 
-def rollup_table(granularity: Resolution, whole_clusters: bool) -> str:
-    """Whole-cluster scopes read the per-cluster totals (one row per cluster and bucket); the
-    others read the detailed rollups, filtered on their dimension."""
-    family = "cost_cluster_" if whole_clusters else "cost_"
+DETAILED = "cost_"
+CLUSTER_TOTALS = "cost_cluster_"
+NODE_GROUP_TOTALS = "cost_node_group_"
+
+
+def rollup_table(granularity: Resolution, family: str) -> str:
+    """Whole-cluster scopes read the per-cluster totals and node groups the per node-group totals
+    (one row per bucket); the others read the detailed rollups, filtered on their dimension."""
     return family + _RESOLUTION_NAMES[granularity]
 
 
@@ -62,7 +66,7 @@ async def bucket_costs(
     window: Window,
     scope_filter: sql.Composable,
     params: dict[str, object],
-    whole_clusters: bool = False,
+    family: str = DETAILED,
 ) -> dict[datetime, int]:
     """Cost per bucket in micro-units, summed as integers in the database."""
     statement = sql.SQL(
@@ -71,7 +75,7 @@ async def bucket_costs(
         " GROUP BY bucket"
     ).format(
         cost=cost_expression(query.cost_mode),
-        table=sql.Identifier(rollup_table(query.granularity, whole_clusters)),
+        table=sql.Identifier(rollup_table(query.granularity, family)),
         scope=scope_filter,
     )
     cursor = await conn.execute(statement, {**params, "start": window.start, "end": window.end})

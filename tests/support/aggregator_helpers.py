@@ -116,6 +116,10 @@ _RESOLUTIONS = {"hourly": "1 hour", "daily": "1 day", "weekly": "1 week", "month
 ROLLUP_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     **{f"cost_{name}": (width, ROLLUP_DIMENSIONS) for name, width in _RESOLUTIONS.items()},
     **{f"cost_cluster_{name}": (width, ("cluster_id",)) for name, width in _RESOLUTIONS.items()},
+    **{
+        f"cost_node_group_{name}": (width, ("cluster_id", "node_group"))
+        for name, width in _RESOLUTIONS.items()
+    },
 }
 
 RawKey = tuple[uuid.UUID, str, datetime]

@@ -19,7 +19,14 @@ from litestar.params import Parameter
 from psycopg import sql
 
 from services.api.auth import Principal, bearer_key, resolve_key
-from services.api.cost_trend import anchored_window, bucket_costs, series
+from services.api.cost_trend import (
+    CLUSTER_TOTALS,
+    DETAILED,
+    NODE_GROUP_TOTALS,
+    anchored_window,
+    bucket_costs,
+    series,
+)
 from services.api.errors import ApiError, ErrorEnvelope, request_id_of
 from services.api.identifiers import parse_uuid_or_ulid
 from services.api.money import money
@@ -172,10 +179,10 @@ async def _series(
     query: TrendQuery,
     scope_filter: sql.Composable,
     params: dict[str, object],
-    whole_clusters: bool = False,
+    family: str = DETAILED,
 ) -> tuple[list[CostTrendPoint], datetime, datetime]:
     window = anchored_window(query)
-    costs = await bucket_costs(conn, query, window, scope_filter, params, whole_clusters)
+    costs = await bucket_costs(conn, query, window, scope_filter, params, family)
     currency: str = request.app.state.currency
     points = [
         CostTrendPoint(isoformat_z(anchor), money(amount, currency))
@@ -192,6 +199,7 @@ class _Dimension:
     label: str
     not_found: str
     exists_sql: str
+    family: str = DETAILED
 
 
 NAMESPACE_DIMENSION = _Dimension(
@@ -210,7 +218,8 @@ NODE_GROUP_DIMENSION = _Dimension(
     "node_group",
     "node group",
     "NODE_GROUP_NOT_FOUND",
-    "SELECT 1 FROM cost_monthly WHERE cluster_id = %s AND node_group = %s LIMIT 1",
+    "SELECT 1 FROM cost_node_group_monthly WHERE cluster_id = %s AND node_group = %s LIMIT 1",
+    NODE_GROUP_TOTALS,
 )
 
 
@@ -227,7 +236,12 @@ async def _dimension_points(
     pool: Pool = request.app.state.pool
     async with pool.connection() as conn:
         await _require_cluster(conn, principal, cluster_id)
-        if value == "" or not await _exists(conn, dimension.exists_sql, (cluster_id, value)):
+        # No stored text holds NUL (PostgreSQL refuses it), so such a name names nothing.
+        if (
+            value == ""
+            or "\x00" in str(value)
+            or not await _exists(conn, dimension.exists_sql, (cluster_id, value))
+        ):
             raise ApiError(
                 404,
                 dimension.not_found,
@@ -242,6 +256,7 @@ async def _dimension_points(
                 sql.Identifier(dimension.column)
             ),
             {"cluster": cluster_id, "value": value},
+            dimension.family,
         )
 
 
@@ -277,7 +292,7 @@ class CostTrendController(Controller):
                 query,
                 sql.SQL("cluster_id = %(cluster)s"),
                 {"cluster": cluster_uuid},
-                whole_clusters=True,
+                family=CLUSTER_TOTALS,
             )
         ref = ScopeRef(cluster_id=str(cluster_uuid))
         return _response(request, CLUSTER, query, points, ref, [], first, last)
@@ -414,6 +429,6 @@ class CostTrendController(Controller):
                     query,
                     sql.SQL("cluster_id = ANY(%(clusters)s)"),
                     {"clusters": reachable},
-                    whole_clusters=True,
+                    family=CLUSTER_TOTALS,
                 )
         return _response(request, ORGANIZATION, query, points, None, excluded, first, last)

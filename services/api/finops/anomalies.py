@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.tsa.seasonal import STL
 
 PERIOD = 7
 SEASONAL_SMOOTHER = 13  # weeks over which the weekly pattern is smoothed (odd, >= 7)
@@ -61,6 +60,8 @@ def robust_scores(values: Sequence[float]) -> tuple[np.ndarray, np.ndarray] | No
     level = float(np.median(np.abs(observed)))
     if level <= 0:
         return None
+    from statsmodels.tsa.seasonal import STL
+
     jitter = np.random.default_rng(SEED).normal(0.0, JITTER * level, len(observed))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -22,10 +22,6 @@ from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
-from statsmodels.regression.linear_model import OLS
-from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-from statsmodels.tsa.holtwinters import ExponentialSmoothing
-from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 Array = NDArray[np.float64]
 
@@ -87,6 +83,8 @@ def _linear(y: Array, horizon: int, rng: np.random.Generator) -> Fitted:
     Paths draw the coefficients from their estimated sampling distribution and add independent
     daily errors, so the bounds carry the uncertainty of the slope as well as the daily noise.
     """
+    from statsmodels.regression.linear_model import OLS
+
     days = np.arange(len(y), dtype=np.float64)
     result = OLS(y, np.column_stack([np.ones_like(days), days])).fit()
     future = np.arange(len(y), len(y) + horizon, dtype=np.float64)
@@ -107,6 +105,8 @@ def _linear(y: Array, horizon: int, rng: np.random.Generator) -> Fitted:
 
 def _holt_winters(y: Array, horizon: int, rng: np.random.Generator) -> Fitted:
     """Additive Holt-Winters (trend, and the weekly pattern once there are four weeks)."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
     weekly = seasonal(y)
     result = ExponentialSmoothing(
         y,
@@ -127,6 +127,8 @@ def _holt_winters(y: Array, horizon: int, rng: np.random.Generator) -> Fitted:
 
 def _ets(y: Array, horizon: int, rng: np.random.Generator) -> Fitted:
     """ETS(A,A,A) by maximum likelihood (ETS(A,A,N) before four weeks of history)."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
     weekly = seasonal(y)
     result = ETSModel(
         y,
@@ -151,6 +153,8 @@ def _arima(y: Array, horizon: int, rng: np.random.Generator) -> Fitted:
     A small order on purpose: daily cost series are short and smooth, and every extra state
     makes the fit slower without improving the forecast.
     """
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
     weekly = seasonal(y)
     result = SARIMAX(
         y,

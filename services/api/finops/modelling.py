@@ -1,5 +1,9 @@
 """Running statsmodels fits off the event loop, one at a time.
 
+statsmodels (with pandas and scipy) takes seconds to import, longer than the rest of the API:
+the model modules import it where they fit, and `preload_models` imports it in a background
+thread once the API is up, so start-up and readiness do not wait for it.
+
 A forecast takes about a second of CPU; on the event loop it would stall every other request of
 the process, so it runs in a worker thread. Fits are serialized by a lock because they silence
 statsmodels' warnings with `warnings.catch_warnings`, which swaps process-wide state and is
@@ -20,6 +24,15 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _FITS = threading.Lock()
+
+
+def _import_models() -> None:
+    import statsmodels.tsa.api
+    import statsmodels.tsa.exponential_smoothing.ets  # noqa: F401
+
+
+def preload_models() -> None:
+    threading.Thread(target=_import_models, name="preload-statsmodels", daemon=True).start()
 
 
 def _serialized(function: Callable[[], T]) -> T:
