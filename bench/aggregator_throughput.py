@@ -28,9 +28,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,12 +36,11 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaProducer
 
+from bench.servers import Servers, bench_servers
 from services.aggregator.writer import RAW_LAYOUT
 from shared.events import AllocationEvent, encode_event
 from shared.ids import allocation_event_id, workload_uid
 from shared.kafka import ensure_topics
-from shared.localservices.kafka import LocalKafka
-from shared.localservices.timescale import LocalTimescale
 from shared.settings import AggregatorSettings, KafkaSettings
 from tests.support.aggregator_helpers import (
     ROLLUP_TABLES,
@@ -64,32 +61,6 @@ CLUSTERS = tuple(uuid.UUID(int=0xC1A0 + i) for i in range(3))
 WORKLOADS_PER_CLUSTER = 400
 FIRST_WINDOW = datetime(2024, 1, 1, tzinfo=UTC)
 NIL = uuid.UUID(int=0)
-
-
-@dataclass(frozen=True)
-class Servers:
-    database: str
-    kafka: str
-    how: str
-
-
-@contextmanager
-def _servers() -> Iterator[Servers]:
-    database = os.environ.get("COSTPIPE_DATABASE_URL")
-    kafka = os.environ.get("COSTPIPE_KAFKA_BOOTSTRAP")
-    if database and kafka:
-        yield Servers(database, kafka, "configured")
-        return
-    root = Path(tempfile.mkdtemp(prefix="costpipe-bench-"))
-    root.chmod(0o755)  # the postgres user must reach its data folder
-    timescale = LocalTimescale(root / "pg", durable=True)
-    broker = LocalKafka(root / "kafka")
-    try:
-        yield Servers(timescale.start(), broker.start(), "local processes (durable database)")
-    finally:
-        broker.stop()
-        timescale.destroy()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _events(count: int, first_hour: int) -> list[AllocationEvent]:
@@ -341,7 +312,7 @@ def main() -> None:
     events = _events(args.events, first_hour=0)
     log_dir = Path(tempfile.mkdtemp(prefix="costpipe-bench-logs-"))
     try:
-        with _servers() as servers:
+        with bench_servers(durable=True) as servers:
             copy = measure_copy(servers.database, events)
             pipeline = measure_pipeline(
                 servers, events, args.lag_seconds, args.lag_fraction, log_dir

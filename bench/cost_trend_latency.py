@@ -10,6 +10,8 @@ The data set is generated in SQL (the benchmark measures reads, not ingestion): 
 for C clusters x W workloads over D days, and rollups built as the GROUP BY of those rows, which
 is the state the aggregator maintains (the aggregator's property test checks that equality).
 
+A last section times every FinOps endpoint (X-API-Key) on the same data and API process.
+
 Run: `python -m bench.cost_trend_latency [--workloads 2000 --clusters 3 --days 365]`.
 Prints one JSON document; figures are ratios to the floor measured in the same run.
 """
@@ -33,12 +35,16 @@ from typing import Any
 import httpx
 import psycopg
 
+from services.aggregator.rollups import USAGE_MEASURES
 from shared.apikeys import ALL_SCOPES, create_key
 from shared.localservices.timescale import LocalTimescale
 from tests.support.databases import fresh_database
 from tests.support.processes import running_api
 
 ORG = uuid.UUID("0000000a-0000-4000-8000-0000000000be")
+# The usage columns, summed as the aggregator sums them (the same expressions).
+_RAW_USAGE = ", ".join(f"sum({e.format(t='')})" for e in USAGE_MEASURES.values())
+_ROLLUP_USAGE = ", ".join(f"sum({c})" for c in USAGE_MEASURES)
 
 
 @contextmanager
@@ -88,7 +94,8 @@ def _generate(url: str, clusters: int, workloads: int, days: int, end: datetime)
                 " 'group-' || (w %% 3), md5(%(ct)s || w)::uuid, 'svc-' || (w %% 25),"
                 " 'team-' || (w %% 7), 'user-' || (w %% 30),"
                 " c, 0, 0, 0, 0, 0, 0, 0, c + c / 4, c, c / 4,"
-                " 60, 0.5, 0.5, 0.2, 1e9, 1e9, 5e8, 0, 0, 0, now(), now()"
+                # CPU usage 0.05-0.5 of a 0.5-core request: some workloads are oversized.
+                " 60, 0.5, 0.5, 0.05 * (1 + w %% 10), 1e9, 1e9, 5e8, 0, 0, 0, now(), now()"
                 " FROM generate_series(1, %(w)s) AS w,"
                 " generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval"
                 " '1 hour', interval '1 hour') AS h,"
@@ -113,14 +120,22 @@ def _generate(url: str, clusters: int, workloads: int, days: int, end: datetime)
                 " namespace, workload_uid, node_group, service, team, owner, kind, count(*),"
                 " sum(cost), sum(idle_share), sum(cpu_cost), sum(gpu_cost), sum(ram_cost),"
                 " sum(pv_cost), sum(network_cost), sum(load_balancer_cost), sum(shared_cost),"
-                " sum(external_cost) FROM allocation GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+                f" sum(external_cost), {_RAW_USAGE}"
+                " FROM allocation GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
             )
             conn.execute(
                 f"INSERT INTO {table.replace('cost_', 'cost_cluster_')} SELECT bucket,"
                 " cluster_id, sum(row_count), sum(cost), sum(idle_share), sum(cpu_cost),"
                 " sum(gpu_cost), sum(ram_cost), sum(pv_cost), sum(network_cost),"
-                " sum(load_balancer_cost), sum(shared_cost), sum(external_cost)"
-                f" FROM {table} GROUP BY bucket, cluster_id"
+                " sum(load_balancer_cost), sum(shared_cost), sum(external_cost),"
+                f" {_ROLLUP_USAGE} FROM {table} GROUP BY bucket, cluster_id"
+            )
+            conn.execute(
+                f"INSERT INTO {table.replace('cost_', 'cost_node_group_')} SELECT bucket,"
+                " cluster_id, node_group, sum(row_count), sum(cost), sum(idle_share),"
+                " sum(cpu_cost), sum(gpu_cost), sum(ram_cost), sum(pv_cost), sum(network_cost),"
+                " sum(load_balancer_cost), sum(shared_cost), sum(external_cost),"
+                f" {_ROLLUP_USAGE} FROM {table} GROUP BY bucket, cluster_id, node_group"
             )
         conn.execute("VACUUM ANALYZE")
         raw_rows = conn.execute("SELECT count(*) FROM allocation").fetchone()
@@ -157,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", type=int, default=2000, help="per cluster")
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--finops-requests", type=int, default=50, help="per FinOps endpoint")
     args = parser.parse_args(argv)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     results: dict[str, Any] = {"parameters": vars(args)}
@@ -195,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             "COSTPIPE_KAFKA_BOOTSTRAP": "127.0.0.1:9",
             "COSTPIPE_RATE_LIMIT_PER_MINUTE": "0",
         }
-        with running_api(env) as base, httpx.Client(base_url=base) as client:
+        with running_api(env) as base, httpx.Client(base_url=base, timeout=120) as client:
             headers = {"Authorization": f"Bearer {key}"}
             floor = _measure(lambda: client.get("/healthz").raise_for_status(), args.requests)
             results["floor_healthz"] = floor
@@ -210,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 stats["p50_vs_floor"] = round(stats["p50_ms"] / floor["p50_ms"], 2)
                 endpoints[name] = stats
             results["endpoints"] = endpoints
+            results["finops"] = _finops_latency(client, key, floor["p50_ms"], args.finops_requests)
         results["sql_rollup_vs_raw"] = _sql_comparison(url, cluster, year_start, now)
     json.dump(results, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
@@ -247,6 +264,47 @@ def _sql_comparison(url: str, cluster: str, start: int, end: int) -> dict[str, A
         "raw_over_rollup": round(timings["raw"] / timings["rollup"], 1),
         "same_answer": answers["rollup"] == answers["raw"],
     }
+
+
+# --- FinOps endpoints -------------------------------------------------------------------------
+# One request shape per endpoint of spec/finops-costs-api.md, on the same data and API process,
+# against the same floor. costs/realtime is left out: it asks the clusters' Kubecost, not the
+# database. Model fitting (forecast) and STL (anomalies) take CPU seconds, so they get fewer runs.
+FINOPS: dict[str, tuple[str, dict[str, str]]] = {
+    "costs/monthly": ("/costs/monthly", {}),
+    "costs/daily": ("/costs/daily", {}),
+    "costs/services": ("/costs/services", {}),
+    "costs/historical by team": ("/costs/historical", {"groupBy": "team"}),
+    "costs/breakdown by namespace": ("/costs/breakdown", {}),
+    "costs/trends 30d daily": ("/costs/trends", {}),
+    "costs/top-drivers": ("/costs/top-drivers", {}),
+    "costs/efficiency by namespace": ("/costs/efficiency", {}),
+    "costs/savings": ("/costs/savings", {}),
+    "dashboard": ("/dashboard", {}),
+    "dashboard/stats": ("/dashboard/stats", {}),
+    "dashboard/top-drivers": ("/dashboard/top-drivers", {}),
+    "data-health": ("/data-health", {}),
+    "costs/anomalies": ("/costs/anomalies", {}),
+    "costs/forecast": ("/costs/forecast", {}),
+}
+FINOPS_SLOW = frozenset({"costs/anomalies", "costs/forecast"})
+
+
+def _finops_latency(
+    client: httpx.Client, key: str, floor_ms: float, requests: int
+) -> dict[str, dict[str, float]]:
+    headers = {"X-API-Key": key}
+    results = {}
+    for name, (path, params) in FINOPS.items():
+
+        def call(path: str = path, params: dict[str, str] = params) -> None:
+            url = "/api/v1/finops" + path
+            client.get(url, params=params, headers=headers, timeout=120).raise_for_status()
+
+        stats = _measure(call, max(3, requests // 10) if name in FINOPS_SLOW else requests)
+        stats["p50_vs_floor"] = round(stats["p50_ms"] / floor_ms, 2)
+        results[name] = stats
+    return results
 
 
 if __name__ == "__main__":

@@ -43,6 +43,21 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_retention(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from shared.db.retention import drop_raw_chunks
+    from shared.settings import DatabaseSettings, RetentionSettings
+
+    database, retention = DatabaseSettings.from_env(), RetentionSettings.from_env()
+    if retention.raw_retention_days == 0:
+        print("raw retention is off (COSTPIPE_RAW_RETENTION_DAYS=0); nothing dropped")
+        return 0
+    dropped = drop_raw_chunks(database.url, timedelta(days=retention.raw_retention_days))
+    print("dropped raw chunks: " + ", ".join(f"{t} {n}" for t, n in dropped.items()))
+    return 0
+
+
 def _cmd_collector(args: argparse.Namespace) -> int:
     from services.collector.config import load_config
     from services.runtime import collector_service, stop_on_signals
@@ -195,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Apply pending schema migrations to COSTPIPE_DATABASE_URL (idempotent).",
     )
     migrate.set_defaults(func=_cmd_migrate)
+
+    retention = command(
+        "retention",
+        "drop raw chunks older than the raw retention",
+        "Drop chunks of the raw hypertables older than COSTPIPE_RAW_RETENTION_DAYS; the rollups "
+        "are kept. Run it periodically (a daily CronJob); it does nothing when the retention is 0.",
+    )
+    retention.set_defaults(func=_cmd_retention)
 
     collector = command(
         "collector",

@@ -13,10 +13,13 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
+import psycopg
 import uvicorn
 from aiokafka.errors import KafkaConnectionError
+from psycopg_pool import PoolTimeout
 
 from services.aggregator.consumer import Aggregator
+from services.api.access_log import access_log_middleware
 from services.api.app import create_app
 from services.collector.config import CollectorConfig
 from services.collector.producer import EventProducer
@@ -64,17 +67,17 @@ async def _ops_endpoints(
 async def _retry_until_connected(
     what: str, attempt: Callable[[], Awaitable[None]], stop: asyncio.Event
 ) -> bool:
-    """Run `attempt` until the broker answers; False if asked to stop first.
+    """Run `attempt` until the broker (or database) answers; False if asked to stop first.
 
-    A broker that is down at start is an outage like any other: wait it out (with the probes
-    saying why) instead of crash-looping.
+    A broker or database that is down at start is an outage like any other: wait it out (with
+    the probes saying why) instead of crash-looping.
     """
     delay = 1.0
     while not stop.is_set():
         try:
             await attempt()
-        except KafkaConnectionError as exc:
-            log.warning("%s: Kafka unavailable (%s); retrying in %.0fs", what, exc, delay)
+        except (KafkaConnectionError, psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning("%s: dependency unavailable (%s); retrying in %.0fs", what, exc, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 30.0)
@@ -118,6 +121,8 @@ async def aggregator_service(
         if not await _retry_until_connected("aggregator", lambda: ensure_topics(kafka), stop):
             return 0
         aggregator = Aggregator(kafka, settings, pool)
+        if not await _retry_until_connected("aggregator", aggregator.detect_rollup_mode, stop):
+            return 0
         if not await _retry_until_connected("aggregator", aggregator.start, stop):
             return 0
         try:
@@ -135,7 +140,14 @@ async def api_service(
 ) -> None:
     app = create_app(database, api, kafka)
     server = EmbeddedServer(
-        uvicorn.Config(app, host=api.host, port=api.port, log_level="warning", lifespan="on")
+        # Outside the application so that requests the router refuses are logged too.
+        uvicorn.Config(
+            access_log_middleware(app),
+            host=api.host,
+            port=api.port,
+            log_level="warning",
+            lifespan="on",
+        )
     )
     serving = asyncio.create_task(server.serve())
     stopping = asyncio.create_task(stop.wait())

@@ -15,6 +15,7 @@ _NAMESPACE = uuid.UUID("7d1c3f0e-5a8b-4f3e-9c61-2b0d8a4e6f10")
 _WORKLOAD_NS = uuid.uuid5(_NAMESPACE, "workload")
 _EVENT_NS = uuid.uuid5(_NAMESPACE, "allocation-event")
 _CLUSTER_NS = uuid.uuid5(_NAMESPACE, "cluster")
+_ASSET_EVENT_NS = uuid.uuid5(_NAMESPACE, "asset-event")
 
 
 def workload_uid(cluster_id: uuid.UUID, namespace: str, kind: str, name: str) -> uuid.UUID:
@@ -23,6 +24,14 @@ def workload_uid(cluster_id: uuid.UUID, namespace: str, kind: str, name: str) ->
 
 def allocation_event_id(cluster_id: uuid.UUID, window_start: datetime, name: str) -> uuid.UUID:
     return uuid.uuid5(_EVENT_NS, f"{cluster_id}\x00{isoformat_z(window_start)}\x00{name}")
+
+
+def asset_event_id(cluster_id: uuid.UUID, window_start: datetime, asset_key: str) -> uuid.UUID:
+    """Same derivation as allocation events, in its own namespace: an asset and an allocation
+    with the same name in the same window are different events."""
+    return uuid.uuid5(
+        _ASSET_EVENT_NS, f"{cluster_id}\x00{isoformat_z(window_start)}\x00{asset_key}"
+    )
 
 
 def cluster_id_for_name(organization_id: uuid.UUID, name: str) -> uuid.UUID:

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(settings: KafkaSettings) -> None:
-    topics = (settings.allocations_topic, settings.dead_letter_topic)
+    topics = (settings.allocations_topic, settings.assets_topic, settings.dead_letter_topic)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
     await admin.start()
     try:

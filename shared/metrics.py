@@ -17,7 +17,9 @@ AGGREGATOR_COMMITTED = Gauge(
     ["topic", "partition"],
 )
 AGGREGATOR_EVENTS = Counter(
-    "costpipe_aggregator_events", "Valid events written (raw + rollups) and committed"
+    "costpipe_aggregator_events",
+    "Valid events written (raw + rollups) and committed",
+    ["kind"],  # allocation or asset
 )
 AGGREGATOR_DEAD_LETTERS = Counter(
     "costpipe_aggregator_dead_letters", "Events sent to the dead-letter topic", ["reason"]

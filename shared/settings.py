@@ -101,6 +101,10 @@ class KafkaSettings:
         return f"{self.topic_prefix}allocations.v1"
 
     @property
+    def assets_topic(self) -> str:
+        return f"{self.topic_prefix}assets.v1"
+
+    @property
     def dead_letter_topic(self) -> str:
         return f"{self.topic_prefix}deadletter.v1"
 
@@ -173,7 +177,7 @@ class OpsSettings:
 class AggregatorSettings:
     """Batch bounds: a batch closes at COSTPIPE_BATCH_MAX_EVENTS or COSTPIPE_BATCH_MAX_MS."""
 
-    batch_max_events: int = 5000
+    batch_max_events: int = 20000
     batch_max_ms: int = 500
     retry_backoff_seconds: float = 1.0
     lag_refresh_seconds: float = 1.0
@@ -182,11 +186,29 @@ class AggregatorSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> AggregatorSettings:
         env = os.environ if env is None else env
         return cls(
-            batch_max_events=_int(env, "BATCH_MAX_EVENTS", 5000, minimum=1),
+            batch_max_events=_int(env, "BATCH_MAX_EVENTS", 20000, minimum=1),
             batch_max_ms=_int(env, "BATCH_MAX_MS", 500, minimum=1),
             retry_backoff_seconds=_float(env, "RETRY_BACKOFF_SECONDS", 1.0),
             lag_refresh_seconds=_float(env, "LAG_REFRESH_SECONDS", 1.0, 0.05),
         )
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """COSTPIPE_RAW_RETENTION_DAYS: how long raw rows are kept (0 keeps them forever); the rollups
+    are kept whatever it is. It must exceed how far back a restatement can reach."""
+
+    raw_retention_days: int = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RetentionSettings:
+        env = os.environ if env is None else env
+        days = _int(env, "RAW_RETENTION_DAYS", 0)
+        if 0 < days < 30:
+            raise SettingsError(
+                f"{PREFIX}RAW_RETENTION_DAYS must be 0 (keep) or at least 30, got {days}"
+            )
+        return cls(raw_retention_days=days)
 
 
 ENV_DOC: dict[str, str] = {
@@ -196,8 +218,24 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_KAFKA_TOPIC_PREFIX": "prefix of the pipeline's topic names (default costpipe.)",
     "COSTPIPE_KAFKA_CONSUMER_GROUP": "aggregator consumer group (default costpipe-aggregator)",
     "COSTPIPE_ROLLUP_MODE": "auto | managed | continuous (default auto)",
+    "COSTPIPE_RAW_RETENTION_DAYS": "`costpipe retention` drops older raw rows (0 = keep; else >= 30)",
     "COSTPIPE_COLLECTOR_CONFIG": "TOML file listing the clusters to collect from",
     "COSTPIPE_KUBECOST_URL": "one cluster's Kubecost/OpenCost base URL (instead of a file)",
+    "COSTPIPE_CLUSTER_NAME": "that cluster's name (default default)",
+    "COSTPIPE_CLUSTER_ID": "that cluster's UUID (default: derived from organization and name)",
+    "COSTPIPE_ORGANIZATION_ID": "that cluster's organization UUID",
+    "COSTPIPE_KUBECOST_FLAVOR": "kubecost (default) or opencost: which API paths to use",
+    "COSTPIPE_KUBECOST_ALLOCATION_PATH": "allocation API path override",
+    "COSTPIPE_KUBECOST_ASSETS_PATH": "assets API path override",
+    "COSTPIPE_KUBECOST_AUTH_HEADER": "Authorization header value sent to Kubecost/OpenCost",
+    "COSTPIPE_KUBECOST_AGGREGATE": "pod (default) or container",
+    "COSTPIPE_BACKFILL_DAYS": "history fetched on a cluster's first start (default 7)",
+    "COSTPIPE_RESTATEMENT_HOURS": "trailing hours fetched again every cycle (default 48)",
+    "COSTPIPE_CHUNK_HOURS": "hours per request, on a UTC grid (default 24)",
+    "COSTPIPE_POLL_INTERVAL_SECONDS": "collection cycle interval (default 300)",
+    "COSTPIPE_REQUEST_TIMEOUT_SECONDS": "per wait for Kubecost/OpenCost (default 30)",
+    "COSTPIPE_MAX_ATTEMPTS": "requests per window before it is recorded as a gap (default 4)",
+    "COSTPIPE_RETRY_BASE_DELAY_SECONDS": "first retry backoff, doubled per attempt (default 0.5)",
     "COSTPIPE_API_HOST": "API listen address (default 127.0.0.1)",
     "COSTPIPE_API_PORT": "API listen port (default 8080)",
     "COSTPIPE_RATE_LIMIT_PER_MINUTE": "API requests per minute per key (default 600; 0 = off)",
@@ -207,7 +245,7 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_METRICS_PORT": "collector/aggregator /metrics and probes port (default 9100; 0 = off)",
     "COSTPIPE_LOG_LEVEL": "DEBUG, INFO (default), WARNING, ERROR",
     "COSTPIPE_LOG_FORMAT": "json or text (default: text on a terminal, json otherwise)",
-    "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 5000)",
+    "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 20000)",
     "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
     "COSTPIPE_LAG_REFRESH_SECONDS": "how often the aggregator asks the broker for end offsets (1)",
 }

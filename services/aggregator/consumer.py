@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,11 +23,15 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from psycopg_pool import PoolTimeout
 
-from services.aggregator.validation import EventValidator, InvalidEvent
+from services.aggregator.asset_writer import AssetBatchWriter
+from services.aggregator.continuous import ContinuousRollups
+from services.aggregator.validation import AssetEventValidator, EventValidator, InvalidEvent
 from services.aggregator.writer import BatchWriter
 from shared import metrics
+from shared.asset_events import AssetCostEvent
 from shared.db.pool import Pool
 from shared.events import AllocationEvent
+from shared.logs import log_context
 from shared.settings import AggregatorSettings, KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,7 @@ Records = Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 class AggregatorStats:
     batches: int = 0
     events: int = 0
+    asset_events: int = 0
     dead_letters: int = 0
     write_retries: int = 0
     committed: dict[TopicPartition, int] = field(default_factory=dict)
@@ -61,6 +67,16 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._on_assigned(assigned)
 
 
+@dataclass
+class _Parsed:
+    """A valid record and its event, kept together in case the database refuses it."""
+
+    record: ConsumerRecord[bytes, bytes]
+    event: AllocationEvent | None
+    asset: AssetCostEvent | None
+    refused: bool = False
+
+
 class Aggregator:
     def __init__(
         self,
@@ -71,12 +87,17 @@ class Aggregator:
         self.settings = settings
         self.pool = pool
         self.topic = kafka.allocations_topic
+        self.assets_topic = kafka.assets_topic
         self.dead_letter_topic = kafka.dead_letter_topic
         self.stats = AggregatorStats()
         self._lock = asyncio.Lock()
         self._lag_checked = 0.0
         self._validator = EventValidator()
         self._writer = BatchWriter()
+        self._asset_validator = AssetEventValidator()
+        self._asset_writer = AssetBatchWriter()
+        self._continuous: ContinuousRollups | None = None
+        self._mode_known = False
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.bootstrap,
             group_id=kafka.consumer_group,
@@ -98,9 +119,17 @@ class Aggregator:
         self._dlq_started = True
         await self._consumer.start()
         self._consumer.subscribe(
-            [self.topic], listener=_CommitOnRevoke(self._lock, self._learn_committed)
+            [self.topic, self.assets_topic],
+            listener=_CommitOnRevoke(self._lock, self._learn_committed),
         )
-        metrics.ROLLUP_MODE.labels("managed").set(1)
+
+    async def detect_rollup_mode(self) -> None:
+        """Read the database's rollup mode; before `run`, retried while the database is down."""
+        self._continuous = await ContinuousRollups.detect(
+            self.pool, self._writer, self._asset_writer
+        )
+        metrics.ROLLUP_MODE.labels("continuous" if self._continuous else "managed").set(1)
+        self._mode_known = True
 
     async def _learn_committed(self, assigned: list[TopicPartition]) -> None:
         """The group's committed offsets of newly owned partitions, so lag is reported from the
@@ -118,11 +147,11 @@ class Aggregator:
     async def run(self, stop: asyncio.Event, idle_exit_seconds: float | None = None) -> None:
         """Consume until `stop` is set (drains the batch in flight), or after
         `idle_exit_seconds` without records when given (for one-shot runs)."""
+        if not self._mode_known:
+            await self.detect_rollup_mode()
         idle_since = time.monotonic()
         while not stop.is_set():
-            records = await self._consumer.getmany(
-                timeout_ms=self.settings.batch_max_ms, max_records=self.settings.batch_max_events
-            )
+            records = await self._next_batch()
             await self._report_lag()
             if not records:
                 if not self._consumer.assignment():
@@ -135,22 +164,64 @@ class Aggregator:
                 continue
             idle_since = time.monotonic()
             async with self._lock:
-                await self._process(records, stop)
+                with log_context(batch_id=uuid.uuid4().hex[:16]):
+                    await self._process(records, stop)
+
+    async def _next_batch(self) -> Records:
+        """Records until the batch holds `batch_max_events` or `batch_max_ms` has passed.
+
+        One fetch returns what the broker had buffered for this consumer (a few MiB); a batch
+        made of several keeps the per-batch work of the rollups (one upsert per level, whatever
+        the size) from dominating when the input runs fast.
+        """
+        deadline = time.monotonic() + self.settings.batch_max_ms / 1000
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+        count = 0
+        while count < self.settings.batch_max_events:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            fetched = await self._consumer.getmany(
+                timeout_ms=remaining_ms, max_records=self.settings.batch_max_events - count
+            )
+            if not fetched:
+                break
+            for tp, records in fetched.items():
+                batch.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batch
 
     async def _process(self, records: Records, stop: asyncio.Event) -> None:
-        events: list[AllocationEvent] = []
+        parsed: list[_Parsed] = []
         dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         now = datetime.now(UTC)
-        for batch in records.values():
+        for tp, batch in records.items():
+            is_assets = tp.topic == self.assets_topic
             for record in batch:
                 try:
-                    events.append(self._validator.parse(record.value, now))
+                    if is_assets:
+                        parsed.append(
+                            _Parsed(record, None, self._asset_validator.parse(record.value, now))
+                        )
+                    else:
+                        parsed.append(
+                            _Parsed(record, self._validator.parse(record.value, now), None)
+                        )
                 except InvalidEvent as exc:
                     dead.append((record, str(exc)))
+        events = [p.event for p in parsed if p.event is not None]
+        assets = [p.asset for p in parsed if p.asset is not None]
         started = time.perf_counter()
         try:
-            async with self.pool.connection() as conn:
-                await self._writer.write(conn, events)
+            try:
+                await self._write(events, assets)
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                # Validation let through something the database refuses: find it, dead-letter
+                # it, and keep the partition moving.
+                log.warning("batch refused by the database (%s); writing it record by record", exc)
+                dead.extend(await self._write_one_by_one(parsed))
+                events = [p.event for p in parsed if p.event is not None and not p.refused]
+                assets = [p.asset for p in parsed if p.asset is not None and not p.refused]
         except (psycopg.OperationalError, PoolTimeout) as exc:
             metrics.AGGREGATOR_DB_RETRIES.inc()
             self.stats.write_retries += 1
@@ -160,6 +231,7 @@ class Aggregator:
                 await asyncio.wait_for(stop.wait(), self.settings.retry_backoff_seconds)
             return
         metrics.AGGREGATOR_WRITE_SECONDS.observe(time.perf_counter() - started)
+        dead.sort(key=lambda item: (item[0].topic, item[0].partition, item[0].offset))
         try:
             await self._dead_letter(dead)
         except KafkaError as exc:
@@ -185,9 +257,11 @@ class Aggregator:
             return
         self.stats.batches += 1
         self.stats.events += len(events)
+        self.stats.asset_events += len(assets)
         self.stats.committed.update(offsets)
-        metrics.AGGREGATOR_EVENTS.inc(len(events))
-        metrics.AGGREGATOR_BATCH_SIZE.observe(len(events) + len(dead))
+        metrics.AGGREGATOR_EVENTS.labels("allocation").inc(len(events))
+        metrics.AGGREGATOR_EVENTS.labels("asset").inc(len(assets))
+        metrics.AGGREGATOR_BATCH_SIZE.observe(len(events) + len(assets) + len(dead))
         for tp, offset in offsets.items():
             metrics.AGGREGATOR_COMMITTED.labels(tp.topic, str(tp.partition)).set(offset)
         log.debug("batch of %d events committed: %s", len(events), offsets)
@@ -213,6 +287,33 @@ class Aggregator:
             if committed is not None:
                 lag = max(0, end - committed)
                 metrics.AGGREGATOR_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+
+    async def _write(self, events: list[AllocationEvent], assets: list[AssetCostEvent]) -> None:
+        # One transaction for both kinds (each writer's own block nests as a savepoint).
+        async with self.pool.connection() as conn, conn.transaction():
+            await self._writer.write(conn, events)
+            await self._asset_writer.write(conn, assets)
+        if self._continuous is not None:  # after the commit, before the offsets
+            await self._continuous.refresh(
+                self.pool, (e.window_start for e in events), (a.window_start for a in assets)
+            )
+
+    async def _write_one_by_one(
+        self, parsed: list[_Parsed]
+    ) -> list[tuple[ConsumerRecord[bytes, bytes], str]]:
+        """Each record in a transaction of its own, in stream order (so later versions still
+        win); the ones the database refuses are returned for the dead-letter topic."""
+        refused: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        for item in parsed:
+            try:
+                await self._write(
+                    [item.event] if item.event is not None else [],
+                    [item.asset] if item.asset is not None else [],
+                )
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                item.refused = True
+                refused.append((item.record, f"refused by the database: {exc}"))
+        return refused
 
     def _rewind(self, records: Records) -> None:
         for tp, batch in records.items():

@@ -36,19 +36,28 @@ MONEY_MEASURES = (
 )
 # Resource quantities behind efficiency and rightsizing, as integers so that adding and removing
 # deltas is as exact as it is for money: micro core-hours for CPU and GPU, KiB-hours for RAM.
-# Each is a raw row's average times its minutes, rounded half to even (`{t}` is the table
-# qualifier). Migration 0004 filled existing rollups with the same expressions.
+# Each is a raw row's average times its minutes, rounded half to even; a factor below 1e-100
+# counts as zero, since PostgreSQL refuses a float product that underflows. Validation bounds
+# the averages from above so that no product overflows a bigint. Migration 0004 (and the
+# continuous aggregates) use the same expressions.
+_MICRO_HOURS = (
+    "round(CASE WHEN {t}{c} >= 1e-100 AND {t}minutes >= 1e-100"
+    " THEN {t}{c} * {t}minutes * 1e6::float8 / 60 ELSE 0 END)::bigint"
+)
+_KIB_HOURS = (
+    "round(CASE WHEN {t}{c} >= 1e-100 AND {t}minutes >= 1e-100"
+    " THEN {t}{c} * {t}minutes / 61440::float8 ELSE 0 END)::bigint"
+)
 USAGE_MEASURES: dict[str, str] = {
-    "cpu_request_micro_core_hours": "round({t}cpu_core_request_average * {t}minutes"
-    " * 1e6::float8 / 60)::bigint",
-    "cpu_usage_micro_core_hours": "round({t}cpu_core_usage_average * {t}minutes"
-    " * 1e6::float8 / 60)::bigint",
-    "ram_request_kib_hours": "round({t}ram_byte_request_average * {t}minutes"
-    " / 61440::float8)::bigint",
-    "ram_usage_kib_hours": "round({t}ram_byte_usage_average * {t}minutes / 61440::float8)::bigint",
-    "gpu_request_micro_hours": "round({t}gpu_request_average * {t}minutes"
-    " * 1e6::float8 / 60)::bigint",
-    "gpu_usage_micro_hours": "round({t}gpu_usage_average * {t}minutes * 1e6::float8 / 60)::bigint",
+    name: template.replace("{c}", column)
+    for name, template, column in (
+        ("cpu_request_micro_core_hours", _MICRO_HOURS, "cpu_core_request_average"),
+        ("cpu_usage_micro_core_hours", _MICRO_HOURS, "cpu_core_usage_average"),
+        ("ram_request_kib_hours", _KIB_HOURS, "ram_byte_request_average"),
+        ("ram_usage_kib_hours", _KIB_HOURS, "ram_byte_usage_average"),
+        ("gpu_request_micro_hours", _MICRO_HOURS, "gpu_request_average"),
+        ("gpu_usage_micro_hours", _MICRO_HOURS, "gpu_usage_average"),
+    )
 }
 MEASURES = MONEY_MEASURES + tuple(USAGE_MEASURES)
 

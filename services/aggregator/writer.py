@@ -37,7 +37,7 @@ _TEXT = (
     "node_group",
 )
 _LABELS = ("service", "team", "owner")
-_MONEY = (
+MONEY_COLUMNS = (
     "cpu_cost",
     "gpu_cost",
     "ram_cost",
@@ -72,7 +72,7 @@ RAW_LAYOUT: tuple[tuple[str, str], ...] = (
     *((c, "text") for c in _TEXT),
     ("workload_uid", "uuid"),
     *((c, "text") for c in _LABELS),
-    *((c, "int8") for c in _MONEY),
+    *((c, "int8") for c in MONEY_COLUMNS),
     *((c, "float8") for c in _USAGE),
     ("produced_at", "timestamptz"),
 )

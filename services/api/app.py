@@ -16,6 +16,7 @@ from services.api.controllers.cost_trend import CostTrendController
 from services.api.controllers.finops_analysis import FinOpsAnalysisController
 from services.api.controllers.finops_costs import FinOpsCostsController
 from services.api.controllers.finops_dashboard import FinOpsDashboardController
+from services.api.controllers.finops_efficiency import FinOpsEfficiencyController
 from services.api.controllers.finops_health import FinOpsHealthController
 from services.api.errors import (
     ApiError,
@@ -25,9 +26,11 @@ from services.api.errors import (
     request_id_of,
 )
 from services.api.finops.modelling import preload_models
+from services.api.finops.openapi import DecimalAsNumber
 from services.api.finops.pipeline_lag import LagReader
 from services.api.rate_limit import RateLimiter
 from shared.db.pool import make_pool
+from shared.logs import bind_log_context
 from shared.metrics import API_METRICS_PREFIX
 from shared.settings import ApiSettings, DatabaseSettings, KafkaSettings
 
@@ -46,8 +49,15 @@ async def readyz(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {"status": "ready"}
 
 
+class MetricsController(PrometheusController):
+    """The Prometheus scrape endpoint: text exposition format for the scraper, so it stays out
+    of the OpenAPI document, which describes the JSON API (it declared JSON here)."""
+
+    include_in_schema = False
+
+
 async def _request_id_header(request: Request[Any, Any, Any]) -> None:
-    request_id_of(request)
+    bind_log_context(request_id=request_id_of(request))
 
 
 def create_app(
@@ -79,7 +89,7 @@ def create_app(
     return Litestar(
         middleware=[metrics.middleware],
         route_handlers=[
-            PrometheusController,
+            MetricsController,
             healthz,
             readyz,
             CostTrendController,
@@ -87,8 +97,10 @@ def create_app(
             FinOpsDashboardController,
             FinOpsAnalysisController,
             FinOpsHealthController,
+            FinOpsEfficiencyController,
         ],
         lifespan=[lifespan],
+        plugins=[DecimalAsNumber()],
         before_request=_request_id_header,
         exception_handlers={
             ApiError: handle_api_error,

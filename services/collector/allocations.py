@@ -92,7 +92,9 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
-def _window(allocation: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
+def parse_window(allocation: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
+    """The step's window of an allocation or asset: `window` first (the hour asked for, even when
+    the object existed only part of it), else the object's own `start`/`end`."""
     window = allocation.get("window")
     start = end = None
     if isinstance(window, dict):
@@ -134,7 +136,7 @@ def map_step(
             report.skipped.append(f"{key}: not an object")
             continue
         name = text(allocation.get("name")) or str(key)
-        window = _window(allocation)
+        window = parse_window(allocation)
         if window is None:
             report.skipped.append(f"{name}: no valid window")
             continue

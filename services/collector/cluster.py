@@ -1,7 +1,7 @@
 """Collecting one cluster: fetch a chunk, map it, produce it, then move the watermark.
 
 The order is what makes restarts safe: the watermark moves only after Kafka acknowledged every
-event of the chunk (acks=all), so a crash at any point re-fetches at most one chunk and never skips
+event of the chunk on both topics, allocations and assets (acks=all), so a crash at any point re-fetches at most one chunk and never skips
 an hour; re-produced events carry the same ids and simply replace themselves downstream.
 """
 
@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
 from services.collector.allocations import MappingReport, map_step
+from services.collector.assets import map_asset_step
 from services.collector.config import ClusterConfig, CollectorConfig
 from services.collector.fetch import FetchError, KubecostClient, RetryPolicy
 from services.collector.node_groups import node_groups_from_assets
@@ -23,6 +25,7 @@ from services.collector.state import CollectorState
 from services.collector.stats import CollectorStats
 from services.collector.windows import grid_chunks, plan_cycle
 from shared.events import AllocationEvent
+from shared.logs import log_context
 
 log = logging.getLogger(__name__)
 
@@ -54,66 +57,93 @@ class ClusterCollector:
     async def collect_chunk(self, start: datetime, end: datetime) -> bool:
         """Fetch, map and produce one chunk; on a fetch failure record a gap and return False.
 
-        Kafka and database errors propagate: they are not about this window, and the cycle
-        must end without moving the watermark.
+        One assets request serves both the node groups of the allocations and the asset cost
+        events. When only the assets fail, the allocations still flow (their node groups left
+        empty, as without an assets API) and True is returned so the watermark moves on; the
+        window is recorded as a gap (reason `assets: ...`) and fetched again, both APIs, by the
+        restatement or gap-retry pass until it succeeds. Kafka and database errors propagate:
+        they are not about this window, and the cycle must end without moving the watermark.
         """
+        with log_context(window=f"{start.isoformat()}/{end.isoformat()}"):
+            return await self._collect_chunk(start, end)
+
+    async def _collect_chunk(self, start: datetime, end: datetime) -> bool:
         try:
             steps = await self.client.allocation_steps(start, end)
         except FetchError as exc:
-            self.stats.error(exc.category)
-            log.error(  # noqa: TRY400 - the reason says it all; no traceback
-                "cluster %s: window %s..%s not collected after %d attempt(s): %s",
-                self.cluster.name,
-                start.isoformat(),
-                end.isoformat(),
-                exc.attempts,
-                exc.reason,
-            )
-            await self.state.record_gap(self.cluster.id, start, end, exc.reason, exc.attempts)
+            await self._record_gap(start, end, exc, "")
             return False
-        events, report = await self._map(steps, start, end)
-        await self.producer.send_all(events)
-        self.stats.fetched(len(events), report.invalid_numbers, datetime.now(UTC))
-        await self.state.resolve_gaps(self.cluster.id, start, end)
+        try:
+            asset_steps = await self.client.asset_steps(start, end)
+            assets_error: FetchError | None = None
+        except FetchError as exc:
+            asset_steps, assets_error = [], exc
+        report = MappingReport()
+        produced_at = datetime.now(UTC)
+        events = self._map(steps, asset_steps, produced_at, report)
+        asset_events = [
+            event
+            for step in asset_steps
+            for event in map_asset_step(step, self.cluster, produced_at, report)
+        ]
+        self._report(report)
+        await self.producer.send_chunk(events, asset_events)
+        self.stats.fetched(
+            len(events), report.invalid_numbers, datetime.now(UTC), assets=len(asset_events)
+        )
+        if assets_error is None:
+            await self.state.resolve_gaps(self.cluster.id, start, end)
+        else:
+            await self._record_gap(start, end, assets_error, "assets")
         log.debug(
-            "cluster %s: %s..%s produced %d events",
+            "cluster %s: %s..%s produced %d allocation and %d asset events",
             self.cluster.name,
             start.isoformat(),
             end.isoformat(),
             len(events),
+            len(asset_events),
         )
         return True
 
-    async def _map(
-        self, steps: list[dict[str, object]], start: datetime, end: datetime
-    ) -> tuple[list[AllocationEvent], MappingReport]:
-        try:
-            node_groups = node_groups_from_assets(await self.client.asset_steps(start, end))
-        except FetchError as exc:
-            log.warning(
-                "cluster %s: assets for %s..%s unavailable (%s); node groups left empty",
-                self.cluster.name,
-                start.isoformat(),
-                end.isoformat(),
-                exc.reason,
-            )
-            node_groups = {}
-        report = MappingReport()
-        produced_at = datetime.now(UTC)
-        events = [
+    async def _record_gap(self, start: datetime, end: datetime, exc: FetchError, api: str) -> None:
+        """`api` is "" for the allocations (the window is missing) or "assets" (node costs and
+        node groups are missing); it prefixes the metric reason and the recorded reason."""
+        prefix = f"{api}: " if api else ""
+        self.stats.error(f"{api}_{exc.category}" if api else exc.category)
+        log.error(
+            "cluster %s: %swindow %s..%s not collected after %d attempt(s): %s",
+            self.cluster.name,
+            prefix,
+            start.isoformat(),
+            end.isoformat(),
+            exc.attempts,
+            exc.reason,
+        )
+        await self.state.record_gap(self.cluster.id, start, end, prefix + exc.reason, exc.attempts)
+
+    def _map(
+        self,
+        steps: list[dict[str, Any]],
+        asset_steps: list[dict[str, Any]],
+        produced_at: datetime,
+        report: MappingReport,
+    ) -> list[AllocationEvent]:
+        node_groups = node_groups_from_assets(asset_steps)
+        return [
             event
             for step in steps
             for event in map_step(step, self.cluster, self.config, node_groups, produced_at, report)
         ]
+
+    def _report(self, report: MappingReport) -> None:
         if report.invalid_numbers or report.skipped:
             log.warning(
-                "cluster %s: %d invalid numbers counted as zero, %d allocations skipped: %s",
+                "cluster %s: %d invalid numbers counted as zero, %d objects skipped: %s",
                 self.cluster.name,
                 report.invalid_numbers,
                 len(report.skipped),
                 "; ".join(report.skipped[:5]),
             )
-        return events, report
 
     async def collect_range(self, start: datetime, end: datetime) -> bool:
         """An explicit range (no watermark): every chunk is tried; True if all succeeded."""

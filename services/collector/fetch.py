@@ -89,7 +89,13 @@ class KubecostClient:
         return await self._get_steps(self.cluster.allocation_path, params)
 
     async def asset_steps(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        params = {"window": f"{isoformat_z(start)},{isoformat_z(end)}", "accumulate": "true"}
+        """Hourly steps, like the allocations: one asset cost event per asset and hour. A server
+        that ignores `step` (OpenCost's /assets) answers one set for the whole window instead."""
+        params = {
+            "window": f"{isoformat_z(start)},{isoformat_z(end)}",
+            "accumulate": "false",
+            "step": "1h",
+        }
         return await self._get_steps(self.cluster.assets_path, params)
 
     async def _get_steps(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:

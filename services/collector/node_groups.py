@@ -21,6 +21,11 @@ NODE_GROUP_LABELS = (
 )
 
 
+def node_group_of(asset: Mapping[str, Any]) -> str:
+    """A node asset's group: the first known node-group label, else the asset's `pool`."""
+    return pick_label(string_map(asset.get("labels")), NODE_GROUP_LABELS) or text(asset.get("pool"))
+
+
 def node_groups_from_assets(steps: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     groups: dict[str, str] = {}
     for step in steps:
@@ -32,9 +37,7 @@ def node_groups_from_assets(steps: Iterable[Mapping[str, Any]]) -> dict[str, str
             name = text(props.get("name"))
             if not name:
                 continue
-            group = pick_label(string_map(asset.get("labels")), NODE_GROUP_LABELS) or text(
-                asset.get("pool")
-            )
+            group = node_group_of(asset)
             if group:
                 groups[name] = group
     return groups

@@ -25,6 +25,7 @@ from services.collector.producer import EventProducer
 from services.collector.progress import Progress, progress_for
 from services.collector.state import CollectorState
 from services.collector.stats import CollectorStats
+from shared.logs import bind_log_context
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ class Collector:
         once: bool,
         window: tuple[datetime, datetime] | None,
     ) -> None:
+        # Each cluster runs in a task of its own: every line it logs names the cluster.
+        bind_log_context(cluster=collector.cluster.name, cluster_id=str(collector.cluster.id))
         registered = False
         while not stop.is_set():
             try:

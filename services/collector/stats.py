@@ -28,6 +28,11 @@ RETRIES = Counter(
 EVENTS = Counter(
     "costpipe_collector_events_produced", "Allocation events acknowledged by Kafka", ["cluster"]
 )
+ASSET_EVENTS = Counter(
+    "costpipe_collector_asset_events_produced",
+    "Asset cost events (nodes, disks, load balancers) acknowledged by Kafka",
+    ["cluster"],
+)
 INVALID_NUMBERS = Counter(
     "costpipe_collector_invalid_numbers",
     "Numbers in Kubecost responses that were not numbers and counted as zero",
@@ -53,6 +58,7 @@ class CollectorStats:
     polls: int = 0
     windows_fetched: int = 0
     events_produced: int = 0
+    asset_events_produced: int = 0
     invalid_numbers: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
@@ -62,9 +68,12 @@ class CollectorStats:
         self.polls += 1
         POLLS.labels(self.cluster).inc()
 
-    def fetched(self, events: int, invalid_numbers: int, at: datetime) -> None:
+    def fetched(self, events: int, invalid_numbers: int, at: datetime, *, assets: int = 0) -> None:
+        """`events` counts allocation events, `assets` asset cost events."""
         self.windows_fetched += 1
         self.events_produced += events
+        self.asset_events_produced += assets
+        ASSET_EVENTS.labels(self.cluster).inc(assets)
         self.invalid_numbers += invalid_numbers
         WINDOWS.labels(self.cluster).inc()
         EVENTS.labels(self.cluster).inc(events)

@@ -6,9 +6,11 @@ it over HTTP in the real response format (import it separately; it pulls in Lite
 """
 
 from services.kubecost_sim.model import (
+    AssetTotals,
     SimConfig,
     allocation_set,
     allocation_window,
+    asset_ground_truth,
     asset_set,
     asset_window,
     cluster_name,
@@ -16,9 +18,11 @@ from services.kubecost_sim.model import (
 )
 
 __all__ = [
+    "AssetTotals",
     "SimConfig",
     "allocation_set",
     "allocation_window",
+    "asset_ground_truth",
     "asset_set",
     "asset_window",
     "cluster_name",

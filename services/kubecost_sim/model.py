@@ -43,9 +43,11 @@ __all__ = [
     "AGGREGATIONS",
     "IDLE",
     "UNALLOCATED",
+    "AssetTotals",
     "SimConfig",
     "allocation_set",
     "allocation_window",
+    "asset_ground_truth",
     "asset_set",
     "asset_window",
     "available_hours",
@@ -941,3 +943,45 @@ def asset_set(
     """The assets of one hour, keyed like Kubecost (provider/account/.../providerID/name)."""
     _hour_index(hour_start, what="hour_start")
     return asset_window(config, cluster_index, hour_start, hour_start + timedelta(hours=1))
+
+
+@dataclass(frozen=True)
+class AssetTotals:
+    """Exact sums over asset-hours of one asset type and node group, in currency units."""
+
+    asset_hours: int = 0
+    cpu_cost: Decimal = Decimal(0)
+    ram_cost: Decimal = Decimal(0)
+    gpu_cost: Decimal = Decimal(0)
+    total_cost: Decimal = Decimal(0)
+
+
+def asset_ground_truth(
+    config: SimConfig, cluster_index: int, start: datetime, end: datetime
+) -> dict[tuple[str, str], AssetTotals]:
+    """Exact sums of the hourly assets of [start, end), by (Kubecost type, node group).
+
+    Node groups are the nodes' groups and "" for disks and load balancers. Computed from the
+    integer units like `ground_truth_total`, so it is what a lossless pipeline must reproduce;
+    with it the identity in the module docstring can be checked downstream: node cpu + ram + gpu
+    equals allocated cpu + ram + gpu plus idle.
+    """
+    topo = topology(config, cluster_index)
+    units: dict[tuple[str, str], list[int]] = {}
+    for h in available_hours(config, start, end):
+        for _, a in _asset_hour(topo, h):
+            spec = a.spec
+            if isinstance(spec, Node):
+                key = ("Node", spec.group)
+            else:
+                key = ("Disk" if isinstance(spec, Volume) else "LoadBalancer", "")
+            sums = units.setdefault(key, [0, 0, 0, 0, 0])
+            sums[0] += 1
+            sums[1] += a.cpu
+            sums[2] += a.ram
+            sums[3] += a.gpu
+            sums[4] += a.cpu + a.ram + a.gpu + a.other
+    return {
+        key: AssetTotals(count, *(Decimal(u).scaleb(-5) for u in money))
+        for key, (count, *money) in units.items()
+    }

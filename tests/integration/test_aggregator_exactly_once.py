@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from shared.db.migrations import migrate
+from shared.db.migrations import detect_license, migrate
 from shared.events import AllocationEvent, AllocationKind, encode_event
 from shared.ids import allocation_event_id
 from shared.kafka import ensure_topics
@@ -301,8 +301,7 @@ def _database(url: str, name: str) -> str:
 @pytest.fixture
 def continuous_server(services: Services) -> str:
     with psycopg.connect(services.database_url, autocommit=True) as conn:
-        row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
-    license_name = row[0] if row else None
+        license_name = detect_license(conn)  # the setting exists once the extension is loaded
     if license_name != "timescale":
         pytest.skip(
             "continuous aggregates need TimescaleDB with the Timescale license; this server's "

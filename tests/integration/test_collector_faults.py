@@ -33,16 +33,16 @@ FAULTS = {  # replay path -> (simulated cluster it stands for, expected error ca
 }
 
 
-def _recorded(sim_url: str, index: int) -> bytes:
+def _recorded(sim_url: str, index: int, api: str = "allocation") -> bytes:
     """The simulator's answer to the collector's request for [START, TARGET), recorded."""
+    allocation_only = {"aggregate": "pod", "includeIdle": "true"} if api == "allocation" else {}
     response = httpx.get(
-        f"{sim_url}/clusters/{index}/model/allocation",
+        f"{sim_url}/clusters/{index}/model/{api}",
         params={
             "window": f"{isoformat_z(START)},{isoformat_z(TARGET)}",
-            "aggregate": "pod",
             "accumulate": "false",
             "step": "1h",
-            "includeIdle": "true",
+            **allocation_only,
         },
     )
     response.raise_for_status()
@@ -62,6 +62,11 @@ async def test_failures_become_gaps_while_other_clusters_flow(
             "/cut/model/allocation": Route(
                 recordings["/cut"], truncate_to=len(recordings["/cut"]) // 2
             ),
+            # Assets answer throughout: only the allocations fail, and then heal.
+            **{
+                f"{p}/model/assets": Route(_recorded(sim_url, i, "assets"))
+                for p, (i, _) in FAULTS.items()
+            },
         }
         with replay_server(routes, quiet_disconnects=True) as replay:
             clusters = [

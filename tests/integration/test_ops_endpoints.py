@@ -150,7 +150,9 @@ def test_lag_rises_under_load_and_returns_to_zero(pipeline_env: dict[str, str]) 
     assert max(seen) > 0, "lag never went up under load"
     assert seen[-1] == 0, f"lag did not return to zero: {seen[-5:]}"
     events_line = next(
-        line for line in metrics.splitlines() if line.startswith("costpipe_aggregator_events_total")
+        line
+        for line in metrics.splitlines()
+        if line.startswith('costpipe_aggregator_events_total{kind="allocation"}')
     )
     assert float(events_line.rsplit(" ", 1)[1]) == len(events)
     assert 'costpipe_rollup_mode{mode="managed"} 1.0' in metrics

@@ -198,8 +198,14 @@ def expected_rollup(
     return {key: tuple(sums) for key, sums in totals.items()}
 
 
+_SQL_SCALE = {"micro": "1e6::float8 / 60", "kib": "1 / 61440::float8"}
+
+
 def _usage_units(average: float, minutes: float, unit: str) -> int:
-    """An average over `minutes` in integer units, as Python computes it: the database must agree."""
+    """An average over `minutes` in integer units, as Python computes it: the database must agree.
+    Factors below 1e-100 count as zero (a product that small would underflow)."""
+    if average < 1e-100 or minutes < 1e-100:
+        return 0
     if unit == "micro":
         return round(average * minutes * 1e6 / 60)
     return round(average * minutes / 61440.0)
@@ -237,9 +243,8 @@ def group_by_raw(
 ) -> dict[RollupKey, RollupValue]:
     dims = ", ".join(dimensions)
     usage = [
-        f"sum(round({column} * minutes * 1e6::float8 / 60))::bigint"
-        if unit == "micro"
-        else f"sum(round({column} * minutes / 61440::float8))::bigint"
+        f"sum(CASE WHEN {column} < 1e-100 OR minutes < 1e-100 THEN 0"
+        f" ELSE round({column} * minutes * {_SQL_SCALE[unit]}) END)::bigint"
         for column, unit in USAGE_ROLLUP_MEASURES.values()
     ]
     sums = ", ".join([*(f"sum({m})::bigint" for m in ROLLUP_MEASURES), *usage])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -19,7 +20,8 @@ def fresh_database(server_url: str) -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
     try:
-        migrate(url)
+        # Managed unless asked otherwise, so the suite behaves the same on both builds.
+        migrate(url, os.environ.get("COSTPIPE_ROLLUP_MODE") or "managed")
         yield url
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -51,24 +54,38 @@ def create_key(env: Mapping[str, str], organization: str, scopes: str, *extra: s
     raise AssertionError(f"no secret in output: {output}")
 
 
+def start_costpipe(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`costpipe <args>` in the background, its output appended to `log`; the caller stops it."""
+    with log.open("ab") as log_file:
+        return subprocess.Popen(
+            [*COSTPIPE, *args],
+            env=_environment(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
 @contextmanager
-def running_api(env: Mapping[str, str], timeout: float = 30.0) -> Iterator[str]:
+def running_api(
+    env: Mapping[str, str], timeout: float = 60.0, log: Path | None = None
+) -> Iterator[str]:
+    """The API on a free port until the block ends. Its log goes to a file (`log`, or a
+    temporary one): a pipe nobody reads would stall the server once its buffer fills."""
     port = free_port()
-    process = subprocess.Popen(
-        [*COSTPIPE, "api"],
-        env=_environment({**env, "COSTPIPE_API_PORT": str(port)}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    with contextlib.ExitStack() as stack:
+        if log is None:
+            log = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "api.log"
+        process = start_costpipe(["api"], {**env, "COSTPIPE_API_PORT": str(port)}, log)
+        yield from _serve(process, f"http://127.0.0.1:{port}", timeout, log)
+
+
+def _serve(process: subprocess.Popen[bytes], base: str, timeout: float, log: Path) -> Iterator[str]:
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise AssertionError(
-                    f"API exited early: {process.stderr.read() if process.stderr else ''}"
-                )
+                raise AssertionError(f"API exited early: {log.read_text(errors='replace')}")
             try:
                 if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
                     break

@@ -17,7 +17,8 @@ from services.api.finops.params import choice, integer
 MAX_FORECAST_MONTHS = 12  # a year ahead; history is at most about a year long
 MAX_ANOMALY_DAYS = 365
 MAX_THRESHOLD = Decimal(100)
-_DECIMAL = re.compile(r"-?(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})")
+# Any count of digits is a well-formed number (a huge one is 422, out of range, like `limit`).
+_DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
 def months(raw: str | None) -> int:

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Annotated
 
 import msgspec
-from litestar.openapi.spec.enums import OpenAPIType
 
 from services.api.finops.schemas import Amount, CostPoint, Percent
 
@@ -19,7 +18,6 @@ Rate = Annotated[
     msgspec.Meta(
         extra_json_schema={
             "description": "A ratio (0.02 means 2 %), 4 decimals, written as a JSON number.",
-            "extra": {"type": OpenAPIType.NUMBER},
         }
     ),
 ]
@@ -28,7 +26,6 @@ Score = Annotated[
     msgspec.Meta(
         extra_json_schema={
             "description": "A robust z-score, 2 decimals, written as a JSON number.",
-            "extra": {"type": OpenAPIType.NUMBER},
         }
     ),
 ]

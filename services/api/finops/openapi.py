@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Parameter
+from litestar.plugins import OpenAPISchemaPlugin
 
 from services.api.errors import ErrorEnvelope
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.typing import FieldDefinition
+
+
+class DecimalAsNumber(OpenAPISchemaPlugin):
+    """Documents every `Decimal` as a JSON number, as `NumberResponse` writes it.
+
+    Litestar documents `Decimal` as a string; a per-field override cannot reach a `Decimal`
+    inside `dict[str, ...]` and contradicts `None` in an optional one, so the whole type is
+    described here once.
+    """
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return value is Decimal
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        return Schema(type=OpenAPIType.NUMBER)
+
 
 ERRORS = {
     status: ResponseSpec(data_container=ErrorEnvelope, description=text)

@@ -11,14 +11,12 @@ from decimal import Decimal
 from typing import Annotated
 
 import msgspec
-from litestar.openapi.spec.enums import OpenAPIType
 
 Amount = Annotated[
     Decimal,
     msgspec.Meta(
         extra_json_schema={
             "description": "Money, rounded half-even to 2 decimals, written as a JSON number.",
-            "extra": {"type": OpenAPIType.NUMBER},
         }
     ),
 ]
@@ -27,7 +25,6 @@ Percent = Annotated[
     msgspec.Meta(
         extra_json_schema={
             "description": "A percentage (12.5 means 12.5 %), 2 decimals.",
-            "extra": {"type": OpenAPIType.NUMBER},
         }
     ),
 ]

@@ -29,12 +29,12 @@ $$;
 CREATE TEMP TABLE usage_by_hour ON COMMIT DROP AS
 SELECT time_bucket('1 hour', window_start) AS bucket, cluster_id, namespace, workload_uid,
        node_group, service, team, owner, kind,
-       sum(round(cpu_core_request_average * minutes * 1e6::float8 / 60)::bigint) AS cpu_req,
-       sum(round(cpu_core_usage_average * minutes * 1e6::float8 / 60)::bigint) AS cpu_use,
-       sum(round(ram_byte_request_average * minutes / 61440::float8)::bigint) AS ram_req,
-       sum(round(ram_byte_usage_average * minutes / 61440::float8)::bigint) AS ram_use,
-       sum(round(gpu_request_average * minutes * 1e6::float8 / 60)::bigint) AS gpu_req,
-       sum(round(gpu_usage_average * minutes * 1e6::float8 / 60)::bigint) AS gpu_use
+       sum(round(CASE WHEN cpu_core_request_average >= 1e-100 AND minutes >= 1e-100 THEN cpu_core_request_average * minutes * 1e6::float8 / 60 ELSE 0 END)::bigint) AS cpu_req,
+       sum(round(CASE WHEN cpu_core_usage_average >= 1e-100 AND minutes >= 1e-100 THEN cpu_core_usage_average * minutes * 1e6::float8 / 60 ELSE 0 END)::bigint) AS cpu_use,
+       sum(round(CASE WHEN ram_byte_request_average >= 1e-100 AND minutes >= 1e-100 THEN ram_byte_request_average * minutes / 61440::float8 ELSE 0 END)::bigint) AS ram_req,
+       sum(round(CASE WHEN ram_byte_usage_average >= 1e-100 AND minutes >= 1e-100 THEN ram_byte_usage_average * minutes / 61440::float8 ELSE 0 END)::bigint) AS ram_use,
+       sum(round(CASE WHEN gpu_request_average >= 1e-100 AND minutes >= 1e-100 THEN gpu_request_average * minutes * 1e6::float8 / 60 ELSE 0 END)::bigint) AS gpu_req,
+       sum(round(CASE WHEN gpu_usage_average >= 1e-100 AND minutes >= 1e-100 THEN gpu_usage_average * minutes * 1e6::float8 / 60 ELSE 0 END)::bigint) AS gpu_use
 FROM allocation
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9;
 
