@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -41,6 +42,7 @@ from services.aggregator.writer import RAW_LAYOUT
 from shared.events import AllocationEvent, encode_event
 from shared.ids import allocation_event_id, workload_uid
 from shared.kafka import ensure_topics
+from shared.progress import Labels, progress_for
 from shared.settings import AggregatorSettings, KafkaSettings
 from tests.support.aggregator_helpers import (
     ROLLUP_TABLES,
@@ -56,6 +58,8 @@ from tests.support.aggregator_helpers import (
 from tests.support.databases import fresh_database
 
 TARGET_RATIO = 0.5
+PRELOAD = Labels("preload", "events")
+PRELOAD_CHUNK = 20_000
 ORGANIZATION = uuid.UUID("0000000a-0000-4000-8000-00000000a66e")
 CLUSTERS = tuple(uuid.UUID(int=0xC1A0 + i) for i in range(3))
 WORKLOADS_PER_CLUSTER = 400
@@ -254,7 +258,17 @@ def measure_pipeline(
 
         async def preload() -> None:
             await ensure_topics(kafka)
-            await produce(kafka.bootstrap, kafka.allocations_topic, _records(events))
+            records = _records(events)
+            progress = progress_for(sys.stderr, PRELOAD_CHUNK, PRELOAD)
+            progress.begin("topic", len(records))
+            try:
+                for first in range(0, len(records), PRELOAD_CHUNK):
+                    chunk = records[first : first + PRELOAD_CHUNK]
+                    await produce(kafka.bootstrap, kafka.allocations_topic, chunk)
+                    progress.advance("topic", len(chunk))
+                progress.end("topic")
+            finally:
+                progress.close()
 
         produce_started = time.perf_counter()
         asyncio.run(preload())
@@ -302,7 +316,7 @@ def main() -> None:
     parser.add_argument(
         "--batch-max-events",
         type=int,
-        help="the aggregator's COSTPIPE_BATCH_MAX_EVENTS (default: the environment's, else 5000)",
+        help="the aggregator's COSTPIPE_BATCH_MAX_EVENTS (default: the environment's, else 20000)",
     )
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     args = parser.parse_args()

@@ -41,7 +41,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench.servers import Servers, bench_servers
 from services.collector.config import parse_config
 from services.collector.producer import EventProducer
-from services.collector.progress import NoProgress
 from services.collector.runner import Collector
 from services.collector.state import CollectorState
 from services.kubecost_sim.model import SimConfig, ground_truth_total
@@ -49,6 +48,7 @@ from shared.db.pool import make_pool
 from shared.events import AllocationDecoder
 from shared.kafka import ensure_topics
 from shared.localservices.process import free_port
+from shared.progress import NoProgress
 from shared.settings import DatabaseSettings, KafkaSettings
 from shared.timewindows import floor_hour
 from tests.support.databases import fresh_database

@@ -58,6 +58,26 @@ def _cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay_dead_letters(args: argparse.Namespace) -> int:
+    from services.aggregator.dead_letter_replay import REPLAY, replay_dead_letters
+    from shared.kafka import ensure_topics
+    from shared.progress import progress_for
+    from shared.settings import KafkaSettings
+
+    kafka = KafkaSettings.from_env()
+
+    async def run() -> tuple[int, int]:
+        await ensure_topics(kafka)
+        result = await replay_dead_letters(
+            kafka, progress_for(sys.stderr, 1000, REPLAY), args.reason
+        )
+        return result.replayed, result.skipped
+
+    replayed, skipped = asyncio.run(run())
+    print(f"replayed {replayed} dead letter(s) to their source topics; skipped {skipped}")
+    return 0
+
+
 def _cmd_collector(args: argparse.Namespace) -> int:
     from services.collector.config import load_config
     from services.runtime import collector_service, stop_on_signals
@@ -218,6 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
         "are kept. Run it periodically (a daily CronJob); it does nothing when the retention is 0.",
     )
     retention.set_defaults(func=_cmd_retention)
+
+    replay = command(
+        "replay-dead-letters",
+        "send dead letters back to their source topics",
+        "Once the cause of dead letters is fixed, send each record of the dead-letter topic "
+        "(original bytes and key) back to the topic it came from; the aggregator's writes are "
+        "idempotent. Progress is kept in a consumer group of its own, so each dead letter is "
+        "replayed once; a record still invalid is dead-lettered again.",
+    )
+    replay.add_argument(
+        "--reason",
+        default="",
+        help="replay only dead letters whose reason starts with this text (default: all)",
+    )
+    replay.set_defaults(func=_cmd_replay_dead_letters)
 
     collector = command(
         "collector",

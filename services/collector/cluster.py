@@ -20,12 +20,12 @@ from services.collector.config import ClusterConfig, CollectorConfig
 from services.collector.fetch import FetchError, KubecostClient, RetryPolicy
 from services.collector.node_groups import node_groups_from_assets
 from services.collector.producer import EventProducer
-from services.collector.progress import NoProgress, Progress
 from services.collector.state import CollectorState
 from services.collector.stats import CollectorStats
 from services.collector.windows import grid_chunks, plan_cycle
 from shared.events import AllocationEvent
 from shared.logs import log_context
+from shared.progress import NoProgress, Progress
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from psycopg_pool import PoolTimeout
 from services.collector.cluster import ClusterCollector
 from services.collector.config import CollectorConfig
 from services.collector.producer import EventProducer
-from services.collector.progress import Progress, progress_for
 from services.collector.state import CollectorState
 from services.collector.stats import CollectorStats
 from shared.logs import bind_log_context
+from shared.progress import Progress, progress_for
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from services.collector.progress import LogProgress
 from services.kubecost_sim.model import SimConfig, ground_truth_total
 from services.kubecost_sim.server import serve_in_thread
 from shared.events import AllocationKind
+from shared.progress import LogProgress
 from shared.timewindows import floor_hour
 from tests.support.collector_harness import (
     by_window,
@@ -51,7 +51,7 @@ async def test_events_sum_exactly_to_the_simulator_ground_truth(
         )
         async with collector_harness(pipeline_env) as harness:
             collector = harness.collector(config, NOW, progress=LogProgress(every=2))
-            with logged_lines("services.collector.progress") as lines:
+            with logged_lines("shared.progress") as lines:
                 produced = await collector.run(once=True)
             raw = await harness.events()
             watermarks = await harness.watermarks()

@@ -20,12 +20,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from services.aggregator.consumer import Aggregator
 from services.collector.config import CollectorConfig, parse_config
 from services.collector.producer import EventProducer
-from services.collector.progress import NoProgress, Progress
 from services.collector.runner import Collector
 from services.collector.state import CollectorState
 from shared.db.pool import Pool, make_pool
 from shared.events import AllocationDecoder, AllocationEvent
 from shared.kafka import ensure_topics
+from shared.progress import NoProgress, Progress
 from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings
 
 # Fast failure handling: tests wait for retries, not for production-sized backoffs.

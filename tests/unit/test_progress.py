@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.collector.progress import LogProgress, TerminalProgress, progress_for
+from shared.progress import Labels, LogProgress, TerminalProgress, progress_for
 from tests.support.collector_logs import logged_lines
 
 
@@ -110,7 +110,7 @@ def test_elsewhere_a_log_line_every_n_windows() -> None:
     clock = Clock()
     progress = LogProgress(3, clock=clock)
     progress.begin("eu", 7)
-    with logged_lines("services.collector.progress") as lines:
+    with logged_lines("shared.progress") as lines:
         for _ in range(7):
             clock.now += 2.0
             progress.advance("eu")
@@ -118,4 +118,18 @@ def test_elsewhere_a_log_line_every_n_windows() -> None:
     assert lines == [
         "backfill progress: eu 3/7 windows 0.5/s ETA 0:08",
         "backfill progress: eu 6/7 windows 0.5/s ETA 0:02",
+    ]
+
+
+def test_counts_advance_in_steps_and_name_their_unit() -> None:
+    clock = Clock()
+    progress = LogProgress(1000, clock=clock, labels=Labels("replay", "events"))
+    progress.begin("deadletter", 2500)
+    with logged_lines("shared.progress") as lines:
+        for _ in range(5):
+            clock.now += 1.0
+            progress.advance("deadletter", 500)
+    assert lines == [
+        "replay progress: deadletter 1000/2500 events 500.0/s ETA 0:03",
+        "replay progress: deadletter 2000/2500 events 500.0/s ETA 0:01",
     ]

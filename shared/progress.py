@@ -1,4 +1,5 @@
-"""Backfill progress: windows done/total, rate and ETA per cluster.
+"""Progress of long operations (a backfill's windows per cluster, a replay's or a benchmark's
+events): done/total, rate and ETA per task.
 
 On a terminal one status line is redrawn in place (at most a few times a second, cleared before
 any log record so the two never mix on one line). Anywhere else (a pod's log, a file, a pipe)
@@ -17,10 +18,21 @@ from typing import Protocol, TextIO
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Labels:
+    """What the operation is called and what it counts."""
+
+    title: str = "backfill"
+    unit: str = "windows"
+
+
+BACKFILL = Labels()
+
+
 class Progress(Protocol):
     def begin(self, cluster: str, total: int) -> None: ...
 
-    def advance(self, cluster: str) -> None: ...
+    def advance(self, cluster: str, count: int = 1) -> None: ...
 
     def end(self, cluster: str) -> None: ...
 
@@ -33,9 +45,9 @@ class Task:
     started: float
     done: int = 0
 
-    def describe(self, cluster: str, now: float) -> str:
+    def describe(self, cluster: str, now: float, unit: str = BACKFILL.unit) -> str:
         elapsed = now - self.started
-        text = f"{cluster} {self.done}/{self.total} windows"
+        text = f"{cluster} {self.done}/{self.total} {unit}"
         if self.done and elapsed > 0:
             rate = self.done / elapsed
             eta = (self.total - self.done) / rate
@@ -58,10 +70,10 @@ class _Tasks:
     def begin(self, cluster: str, total: int) -> None:
         self.tasks[cluster] = Task(total=total, started=self.clock())
 
-    def advance(self, cluster: str) -> Task | None:
+    def advance(self, cluster: str, count: int) -> Task | None:
         task = self.tasks.get(cluster)
         if task is not None:
-            task.done += 1
+            task.done += count
         return task
 
 
@@ -69,7 +81,7 @@ class NoProgress:
     def begin(self, cluster: str, total: int) -> None:
         return None
 
-    def advance(self, cluster: str) -> None:
+    def advance(self, cluster: str, count: int = 1) -> None:
         return None
 
     def end(self, cluster: str) -> None:
@@ -80,19 +92,31 @@ class NoProgress:
 
 
 class LogProgress:
-    """A log line every `every` windows per cluster, for logs read later by people or tools."""
+    """A log line every `every` units per task, for logs read later by people or tools."""
 
-    def __init__(self, every: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, every: int, clock: Callable[[], float] = time.monotonic, labels: Labels = BACKFILL
+    ) -> None:
         self.every = every
+        self.labels = labels
         self._tasks = _Tasks(clock)
+        self._logged: dict[str, int] = {}
 
     def begin(self, cluster: str, total: int) -> None:
         self._tasks.begin(cluster, total)
+        self._logged[cluster] = 0
 
-    def advance(self, cluster: str) -> None:
-        task = self._tasks.advance(cluster)
-        if task is not None and task.done % self.every == 0 and task.done < task.total:
-            log.info("backfill progress: %s", task.describe(cluster, self._tasks.clock()))
+    def advance(self, cluster: str, count: int = 1) -> None:
+        task = self._tasks.advance(cluster, count)
+        if task is None or task.done >= task.total:
+            return
+        step = task.done // self.every
+        if step > self._logged.get(cluster, 0):
+            self._logged[cluster] = step
+            now = self._tasks.clock()
+            log.info(
+                "%s progress: %s", self.labels.title, task.describe(cluster, now, self.labels.unit)
+            )
 
     def end(self, cluster: str) -> None:
         self._tasks.tasks.pop(cluster, None)
@@ -122,7 +146,9 @@ class TerminalProgress:
         clock: Callable[[], float] = time.monotonic,
         min_interval: float = 0.2,
         width: Callable[[], int] = lambda: shutil.get_terminal_size().columns,
+        labels: Labels = BACKFILL,
     ) -> None:
+        self.labels = labels
         self._stream = stream
         self._tasks = _Tasks(clock)
         self._min_interval = min_interval
@@ -142,8 +168,8 @@ class TerminalProgress:
         self._tasks.begin(cluster, total)
         self._draw(force=True)
 
-    def advance(self, cluster: str) -> None:
-        if self._tasks.advance(cluster) is not None:
+    def advance(self, cluster: str, count: int = 1) -> None:
+        if self._tasks.advance(cluster, count) is not None:
             self._draw(force=False)
 
     def end(self, cluster: str) -> None:
@@ -169,8 +195,10 @@ class TerminalProgress:
         if not self._tasks.tasks:
             self.clear()
             return
-        parts = [task.describe(name, now) for name, task in self._tasks.tasks.items()]
-        line = "backfill: " + " | ".join(parts)
+        parts = [
+            task.describe(name, now, self.labels.unit) for name, task in self._tasks.tasks.items()
+        ]
+        line = f"{self.labels.title}: " + " | ".join(parts)
         limit = max(self._width() - 1, 10)
         if len(line) > limit:
             line = line[: limit - 3] + "..."
@@ -180,10 +208,14 @@ class TerminalProgress:
         self._visible = True
 
 
-def progress_for(stream: TextIO, every: int) -> Progress:
+def progress_for(stream: TextIO, every: int, labels: Labels = BACKFILL) -> Progress:
     """A status line when `stream` is a terminal, periodic log lines otherwise."""
     try:
         interactive = stream.isatty()
     except ValueError:  # a closed stream
         interactive = False
-    return TerminalProgress(stream) if interactive else LogProgress(every)
+    return (
+        TerminalProgress(stream, labels=labels)
+        if interactive
+        else LogProgress(every, labels=labels)
+    )
