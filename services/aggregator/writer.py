@@ -131,14 +131,18 @@ def _row(e: AllocationEvent) -> tuple[object, ...]:
 
 
 def latest_per_key(events: Iterable[AllocationEvent]) -> list[AllocationEvent]:
-    """One event per raw key: the newest `produced_at`, the later one in the stream on a tie."""
+    """One event per raw key: the newest `produced_at`, the later one in the stream on a tie.
+
+    Unsorted: every statement that writes shared rows orders them itself (the raw upsert by its
+    key, each rollup upsert by the rollup's key), which is what keeps concurrent aggregators from
+    deadlocking."""
     latest: dict[tuple[uuid.UUID, str, object], AllocationEvent] = {}
     for event in events:
         key = (event.cluster_id, event.name, event.window_start)
         current = latest.get(key)
         if current is None or event.produced_at >= current.produced_at:
             latest[key] = event
-    return sorted(latest.values(), key=lambda e: (e.cluster_id, e.window_start, e.name))
+    return list(latest.values())
 
 
 @dataclass(frozen=True)
