@@ -11,14 +11,13 @@ and assets is committed as one.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from psycopg import sql
 
 from services.aggregator.rollups import RollupLevel
+from services.aggregator.writer import newest_per_key
 from shared.asset_events import AssetCostEvent
 from shared.db.pool import Conn
 
@@ -174,14 +173,7 @@ def _row(e: AssetCostEvent) -> tuple[object, ...]:
 
 
 def latest_per_asset(events: Iterable[AssetCostEvent]) -> list[AssetCostEvent]:
-    """One event per raw key: the newest `produced_at`, the later one in the stream on a tie."""
-    latest: dict[tuple[uuid.UUID, str, datetime], AssetCostEvent] = {}
-    for event in events:
-        key = (event.cluster_id, event.asset_key, event.window_start)
-        current = latest.get(key)
-        if current is None or event.produced_at >= current.produced_at:
-            latest[key] = event
-    return sorted(latest.values(), key=lambda e: (str(e.cluster_id), e.window_start, e.asset_key))
+    return newest_per_key(events, lambda e: (e.cluster_id, e.asset_key, e.window_start))
 
 
 @dataclass(frozen=True)

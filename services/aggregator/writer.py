@@ -8,9 +8,10 @@ A replayed older version of a row never overwrites a newer one.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from services.aggregator.rollups import (
     CREATE_DELTA,
@@ -130,19 +131,31 @@ def _row(e: AllocationEvent) -> tuple[object, ...]:
     )
 
 
-def latest_per_key(events: Iterable[AllocationEvent]) -> list[AllocationEvent]:
+class _Versioned(Protocol):
+    @property
+    def produced_at(self) -> datetime: ...
+
+
+V = TypeVar("V", bound=_Versioned)
+
+
+def newest_per_key(events: Iterable[V], key: Callable[[V], Hashable]) -> list[V]:
     """One event per raw key: the newest `produced_at`, the later one in the stream on a tie.
 
     Unsorted: every statement that writes shared rows orders them itself (the raw upsert by its
     key, each rollup upsert by the rollup's key), which is what keeps concurrent aggregators from
     deadlocking."""
-    latest: dict[tuple[uuid.UUID, str, object], AllocationEvent] = {}
+    latest: dict[Hashable, V] = {}
     for event in events:
-        key = (event.cluster_id, event.name, event.window_start)
-        current = latest.get(key)
+        k = key(event)
+        current = latest.get(k)
         if current is None or event.produced_at >= current.produced_at:
-            latest[key] = event
+            latest[k] = event
     return list(latest.values())
+
+
+def latest_per_key(events: Iterable[AllocationEvent]) -> list[AllocationEvent]:
+    return newest_per_key(events, lambda e: (e.cluster_id, e.name, e.window_start))
 
 
 @dataclass(frozen=True)
