@@ -5,7 +5,9 @@ A failing event goes to the dead-letter topic with the reason; it never blocks i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -50,8 +52,38 @@ def _check_version(payload: bytes, known: int = ALLOCATION_SCHEMA_VERSION) -> No
         raise InvalidEvent(f"unsupported schema_version {version!r}")
 
 
-def validate(event: AllocationEvent, now: datetime) -> None:
-    if event.schema_version != ALLOCATION_SCHEMA_VERSION:
+class _Envelope(Protocol):
+    """What allocation and asset events share: a schema version and a window."""
+
+    @property
+    def schema_version(self) -> int: ...
+    @property
+    def window_start(self) -> datetime: ...
+    @property
+    def window_end(self) -> datetime: ...
+
+
+E = TypeVar("E")
+
+
+def _decode(payload: bytes | None, decode: Callable[[bytes], E], version: int) -> E:
+    """Bytes to an event with one decoder; every way it can fail becomes an InvalidEvent."""
+    if payload is None:
+        raise InvalidEvent("empty message")
+    if len(payload) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"message of {len(payload)} bytes exceeds {MAX_EVENT_BYTES}")
+    try:
+        return decode(payload)
+    except msgspec.ValidationError as exc:
+        _check_version(payload, version)
+        raise InvalidEvent(f"schema violation: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise InvalidEvent(f"undecodable: {exc}") from exc
+
+
+def _check_envelope(event: _Envelope, version: int, now: datetime) -> None:
+    """The schema version and the window rules every event kind follows."""
+    if event.schema_version != version:
         raise InvalidEvent(f"unsupported schema_version {event.schema_version}")
     if event.window_start.tzinfo is None or event.window_end.tzinfo is None:
         raise InvalidEvent("window timestamps must carry a time zone")
@@ -61,6 +93,10 @@ def validate(event: AllocationEvent, now: datetime) -> None:
         raise InvalidEvent("window longer than 31 days")
     if event.window_start > now + MAX_FUTURE:
         raise InvalidEvent("window starts in the future")
+
+
+def validate(event: AllocationEvent, now: datetime) -> None:
+    _check_envelope(event, ALLOCATION_SCHEMA_VERSION, now)
     if not event.name:
         raise InvalidEvent("allocation name is empty")
     if not event.kind.is_idle_pool and (event.total_cost < 0 or event.cost < 0):
@@ -79,17 +115,7 @@ class EventValidator:
         self._decoder = AllocationDecoder()
 
     def parse(self, payload: bytes | None, now: datetime | None = None) -> AllocationEvent:
-        if payload is None:
-            raise InvalidEvent("empty message")
-        if len(payload) > MAX_EVENT_BYTES:
-            raise InvalidEvent(f"message of {len(payload)} bytes exceeds {MAX_EVENT_BYTES}")
-        try:
-            event = self._decoder.decode(payload)
-        except msgspec.ValidationError as exc:
-            _check_version(payload)
-            raise InvalidEvent(f"schema violation: {exc}") from exc
-        except msgspec.DecodeError as exc:
-            raise InvalidEvent(f"undecodable: {exc}") from exc
+        event = _decode(payload, self._decoder.decode, ALLOCATION_SCHEMA_VERSION)
         validate(event, now or datetime.now(UTC))
         return event
 
@@ -97,16 +123,7 @@ class EventValidator:
 def validate_asset(event: AssetCostEvent, now: datetime) -> None:
     """The window rules of allocations; money may be negative only as an adjustment or credit,
     so it is bounded, not signed."""
-    if event.schema_version != ASSET_SCHEMA_VERSION:
-        raise InvalidEvent(f"unsupported schema_version {event.schema_version}")
-    if event.window_start.tzinfo is None or event.window_end.tzinfo is None:
-        raise InvalidEvent("window timestamps must carry a time zone")
-    if event.window_end <= event.window_start:
-        raise InvalidEvent("window_end must be after window_start")
-    if event.window_end - event.window_start > MAX_WINDOW:
-        raise InvalidEvent("window longer than 31 days")
-    if event.window_start > now + MAX_FUTURE:
-        raise InvalidEvent("window starts in the future")
+    _check_envelope(event, ASSET_SCHEMA_VERSION, now)
     if not event.asset_key:
         raise InvalidEvent("asset key is empty")
     amounts = (event.cpu_cost, event.ram_cost, event.gpu_cost, event.adjustment, event.total_cost)
@@ -121,16 +138,6 @@ class AssetEventValidator:
         self._decoder = AssetDecoder()
 
     def parse(self, payload: bytes | None, now: datetime | None = None) -> AssetCostEvent:
-        if payload is None:
-            raise InvalidEvent("empty message")
-        if len(payload) > MAX_EVENT_BYTES:
-            raise InvalidEvent(f"message of {len(payload)} bytes exceeds {MAX_EVENT_BYTES}")
-        try:
-            event = self._decoder.decode(payload)
-        except msgspec.ValidationError as exc:
-            _check_version(payload, ASSET_SCHEMA_VERSION)
-            raise InvalidEvent(f"schema violation: {exc}") from exc
-        except msgspec.DecodeError as exc:
-            raise InvalidEvent(f"undecodable: {exc}") from exc
+        event = _decode(payload, self._decoder.decode, ASSET_SCHEMA_VERSION)
         validate_asset(event, now or datetime.now(UTC))
         return event
