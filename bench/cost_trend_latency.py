@@ -109,20 +109,25 @@ def _generate(url: str, clusters: int, workloads: int, days: int, end: datetime)
                     "end": end,
                 },
             )
+        hourly_is_view = conn.execute(
+            "SELECT relkind = 'v' FROM pg_class WHERE relname = 'cost_hourly'"
+        ).fetchone() == (True,)
         for table, interval in (
             ("cost_hourly", "1 hour"),
             ("cost_daily", "1 day"),
             ("cost_weekly", "1 week"),
             ("cost_monthly", "1 month"),
         ):
-            conn.execute(
-                f"INSERT INTO {table} SELECT time_bucket('{interval}', window_start), cluster_id,"
-                " namespace, workload_uid, node_group, service, team, owner, kind, count(*),"
-                " sum(cost), sum(idle_share), sum(cpu_cost), sum(gpu_cost), sum(ram_cost),"
-                " sum(pv_cost), sum(network_cost), sum(load_balancer_cost), sum(shared_cost),"
-                f" sum(external_cost), {_RAW_USAGE}"
-                " FROM allocation GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
-            )
+            # In managed mode cost_hourly is a view of the raw rows (migration 0007).
+            if table != "cost_hourly" or not hourly_is_view:
+                conn.execute(
+                    f"INSERT INTO {table} SELECT time_bucket('{interval}', window_start), cluster_id,"
+                    " namespace, workload_uid, node_group, service, team, owner, kind, count(*),"
+                    " sum(cost), sum(idle_share), sum(cpu_cost), sum(gpu_cost), sum(ram_cost),"
+                    " sum(pv_cost), sum(network_cost), sum(load_balancer_cost), sum(shared_cost),"
+                    f" sum(external_cost), {_RAW_USAGE}"
+                    " FROM allocation GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+                )
             conn.execute(
                 f"INSERT INTO {table.replace('cost_', 'cost_cluster_')} SELECT bucket,"
                 " cluster_id, sum(row_count), sum(cost), sum(idle_share), sum(cpu_cost),"

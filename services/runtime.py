@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaConnectionError
 from psycopg_pool import PoolTimeout
 
 from services.aggregator.consumer import Aggregator
+from services.aggregator.memory import tune_garbage_collector
 from services.api.access_log import access_log_middleware
 from services.api.app import create_app
 from services.collector.config import CollectorConfig
@@ -121,6 +122,7 @@ async def aggregator_service(
         if not await _retry_until_connected("aggregator", lambda: ensure_topics(kafka), stop):
             return 0
         aggregator = Aggregator(kafka, settings, pool)
+        tune_garbage_collector()
         if not await _retry_until_connected("aggregator", aggregator.detect_rollup_mode, stop):
             return 0
         if not await _retry_until_connected("aggregator", aggregator.start, stop):

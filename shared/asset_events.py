@@ -13,6 +13,8 @@ from enum import StrEnum
 
 import msgspec
 
+from shared.events import AwareDatetime, Money, NonEmpty
+
 ASSET_SCHEMA_VERSION = 1
 
 
@@ -25,13 +27,15 @@ class AssetType(StrEnum):
     OTHER = "other"
 
 
-class AssetCostEvent(msgspec.Struct, kw_only=True, frozen=True):
+class AssetCostEvent(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     """What one asset cost over one window, as Kubecost/OpenCost reported it.
 
     `asset_key` is the key of the asset in the response (provider/account/.../name), the only name
     that is unique across asset types. Component costs are Kubecost's own (before the node
     `discount`, a rate between 0 and 1), `total_cost` is Kubecost's `totalCost`, which already
     applies the discount and the `adjustment`; the quantities are averages over the window.
+    Money may be negative (an adjustment or a credit) but is bounded like an allocation's; the
+    decoder checks the bounds. Untracked by the cyclic GC for the same reason as allocations.
     """
 
     schema_version: int = ASSET_SCHEMA_VERSION
@@ -39,18 +43,18 @@ class AssetCostEvent(msgspec.Struct, kw_only=True, frozen=True):
     organization_id: uuid.UUID
     cluster_id: uuid.UUID
     cluster_name: str
-    window_start: datetime
-    window_end: datetime
-    asset_key: str
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    asset_key: NonEmpty
     asset_type: AssetType = AssetType.OTHER
     name: str = ""
     provider_id: str = ""
     node_group: str = ""
-    cpu_cost: int = 0
-    ram_cost: int = 0
-    gpu_cost: int = 0
-    adjustment: int = 0
-    total_cost: int = 0
+    cpu_cost: Money = 0
+    ram_cost: Money = 0
+    gpu_cost: Money = 0
+    adjustment: Money = 0
+    total_cost: Money = 0
     discount: float = 0.0
     cpu_cores: float = 0.0
     ram_bytes: float = 0.0

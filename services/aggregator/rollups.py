@@ -1,9 +1,11 @@
 """The rollup levels and the SQL that keeps `managed` rollups equal to the GROUP BY of raw rows.
 
-Each batch stages its rows, computes a delta (new rows +1, the rows they replace -1) and adds that
-delta to every level in the same transaction as the raw upsert. Rows are grouped and ordered by
-key before the upsert so concurrent aggregators lock rollup rows in the same order (no
-deadlocks).
+Each batch stages its rows and adds their delta (new rows +1, the rows they replace -1) to every
+level in the same transaction as the raw write. The delta is first grouped twice, into a daily
+grain by every dimension and an hourly grain by cluster and node group, and each level is summed
+from the smaller of the two that serves it: a batch's rows are scanned twice, not once per level.
+Rows are ordered by key before each upsert so concurrent aggregators lock rollup rows in the same
+order (no deadlocks).
 """
 
 from __future__ import annotations
@@ -87,21 +89,59 @@ NODE_GROUP_LEVELS = tuple(
     RollupLevel(f"cost_node_group_{name}", width, ("cluster_id", "node_group"))
     for name, width in _RESOLUTIONS
 )
-LEVELS = DETAILED_LEVELS + CLUSTER_LEVELS + NODE_GROUP_LEVELS
+# What the aggregator maintains in `managed` mode: every level but the detailed hourly one, which
+# is a view of the raw rows there (migration 0007, docs/decisions/0007-hourly-from-raw.md).
+LEVELS = DETAILED_LEVELS[1:] + CLUSTER_LEVELS + NODE_GROUP_LEVELS
 
 _dims = sql.SQL(", ").join(sql.Identifier(d) for d in DIMENSIONS)
 _measures = sql.SQL(", ").join(sql.Identifier(m) for m in MEASURES)
 
-CREATE_DELTA = (
-    sql.SQL(
-        "CREATE TEMP TABLE IF NOT EXISTS alloc_delta ("
-        " window_start timestamptz NOT NULL, cluster_id uuid NOT NULL, namespace text NOT NULL,"
-        " workload_uid uuid NOT NULL, node_group text NOT NULL, service text NOT NULL,"
-        " team text NOT NULL, owner text NOT NULL, kind text NOT NULL, row_count bigint NOT NULL, "
+
+@dataclass(frozen=True)
+class DeltaGrain:
+    """A batch's delta grouped once at a bucket width and by some dimensions (a temporary table),
+    for the levels that need nothing finer."""
+
+    table: str
+    interval: str
+    dimensions: tuple[str, ...]
+
+
+DAILY_GRAIN = DeltaGrain("alloc_delta_daily", "1 day", DIMENSIONS)
+GROUP_GRAIN = DeltaGrain("alloc_delta_groups", "1 hour", ("cluster_id", "node_group"))
+GRAINS = (DAILY_GRAIN, GROUP_GRAIN)
+
+
+def grain_of(level: RollupLevel) -> DeltaGrain:
+    """The detailed levels (daily and coarser) sum the daily grain; the per-cluster and
+    per-node-group totals, hourly ones included, sum the small hourly grain."""
+    return DAILY_GRAIN if level.dimensions == DIMENSIONS else GROUP_GRAIN
+
+
+def _column_types(dimensions: tuple[str, ...]) -> sql.Composable:
+    types = {"cluster_id": "uuid", "workload_uid": "uuid"}
+    return sql.SQL(", ").join(
+        sql.SQL("{} {} NOT NULL").format(sql.Identifier(d), sql.SQL(types.get(d, "text")))
+        for d in dimensions
     )
-    + sql.SQL(", ").join(sql.SQL("{} bigint NOT NULL").format(sql.Identifier(m)) for m in MEASURES)
-    + sql.SQL(") ON COMMIT DELETE ROWS")
-)
+
+
+def _create(table: str, dimensions: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL(
+        "CREATE TEMP TABLE IF NOT EXISTS {table} (window_start timestamptz NOT NULL, {dims},"
+        " row_count bigint NOT NULL, {measures}) ON COMMIT DELETE ROWS"
+    ).format(
+        table=sql.Identifier(table),
+        dims=_column_types(dimensions),
+        measures=sql.SQL(", ").join(
+            sql.SQL("{} bigint NOT NULL").format(sql.Identifier(m)) for m in MEASURES
+        ),
+    )
+
+
+# The raw-level delta, used when a batch replaces stored rows (see writer.BatchWriter).
+CREATE_DELTA = _create("alloc_delta", DIMENSIONS)
+CREATE_GRAINS = tuple(_create(g.table, g.dimensions) for g in GRAINS)
 
 
 # The window range (parameters `first` and `last`) is what keeps the join with the raw hypertable
@@ -132,6 +172,34 @@ FILL_DELTA = sql.SQL(
 )
 
 
+def fill_grain(grain: DeltaGrain, *, from_stage: bool) -> sql.Composed:
+    """Group the batch's delta into `grain`: straight from the staged rows when they are all new
+    (each counts +1), else from the raw-level delta `alloc_delta`."""
+    dims = sql.SQL(", ").join(sql.Identifier(d) for d in grain.dimensions)
+    if from_stage:
+        money = [sql.SQL("sum({})").format(sql.Identifier(m)) for m in MONEY_MEASURES]
+        usage = [sql.SQL("sum(" + e.format(t="") + ")") for e in USAGE_MEASURES.values()]
+        sums = sql.SQL(", ").join([sql.SQL("count(*)"), *money, *usage])
+        source = sql.Identifier("alloc_stage")
+    else:
+        sums = sql.SQL(", ").join(
+            sql.SQL("sum({})").format(sql.Identifier(c)) for c in ("row_count", *MEASURES)
+        )
+        source = sql.Identifier("alloc_delta")
+    return sql.SQL(
+        "INSERT INTO {table} (window_start, {dims}, row_count, {measures})"
+        " SELECT time_bucket({interval}::interval, window_start), {dims}, {sums}"
+        " FROM {source} GROUP BY 1, {dims}"
+    ).format(
+        table=sql.Identifier(grain.table),
+        dims=dims,
+        measures=_measures,
+        interval=sql.Literal(grain.interval),
+        sums=sums,
+        source=source,
+    )
+
+
 def apply_delta(level: RollupLevel) -> sql.Composed:
     table = sql.Identifier(level.table)
     dims = sql.SQL(", ").join(sql.Identifier(d) for d in level.dimensions)
@@ -149,7 +217,7 @@ def apply_delta(level: RollupLevel) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {table} (bucket, {dims}, row_count, {measures})"
         " SELECT time_bucket({interval}::interval, window_start) AS bucket, {dims}, {sums}"
-        " FROM alloc_delta GROUP BY bucket, {dims} ORDER BY {key}"
+        " FROM {source} GROUP BY bucket, {dims} ORDER BY {key}"
         " ON CONFLICT ({key}) DO UPDATE SET {updates}"
     ).format(
         table=table,
@@ -157,6 +225,7 @@ def apply_delta(level: RollupLevel) -> sql.Composed:
         measures=_measures,
         interval=sql.Literal(level.interval),
         sums=sums,
+        source=sql.Identifier(grain_of(level).table),
         key=key,
         updates=updates,
     )
@@ -165,8 +234,8 @@ def apply_delta(level: RollupLevel) -> sql.Composed:
 def prune_empty(level: RollupLevel) -> sql.Composed:
     """Rollup rows left with no raw row behind them (their rows moved to another group).
 
-    Only a key that lost a row in this batch can have reached zero, so the rows are found by
-    their full key. The bucket range (parameters `first` and `last`, the batch's oldest and
+    Only a key whose delta in this batch is negative can have reached zero, so the rows are found
+    by their full key. The bucket range (parameters `first` and `last`, the batch's oldest and
     newest window start) lets TimescaleDB exclude every other chunk when it plans the statement.
     """
     dims = sql.SQL(", ").join(sql.Identifier(d) for d in level.dimensions)
@@ -175,8 +244,8 @@ def prune_empty(level: RollupLevel) -> sql.Composed:
     )
     return sql.SQL(
         "DELETE FROM {table} t USING ("
-        " SELECT DISTINCT time_bucket({interval}::interval, window_start) AS bucket, {dims}"
-        " FROM alloc_delta WHERE row_count < 0) d"
+        " SELECT time_bucket({interval}::interval, window_start) AS bucket, {dims}"
+        " FROM {source} GROUP BY 1, {dims} HAVING sum(row_count) < 0) d"
         " WHERE {same_key} AND t.row_count = 0"
         " AND t.bucket BETWEEN time_bucket({interval}::interval, %(first)s::timestamptz)"
         " AND %(last)s"
@@ -184,5 +253,6 @@ def prune_empty(level: RollupLevel) -> sql.Composed:
         table=sql.Identifier(level.table),
         interval=sql.Literal(level.interval),
         dims=dims,
+        source=sql.Identifier(grain_of(level).table),
         same_key=same_key,
     )

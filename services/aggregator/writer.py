@@ -1,8 +1,14 @@
-"""One database transaction per batch: dimensions, raw upsert and rollup deltas together.
+"""One database transaction per batch: dimensions, raw rows and rollup deltas together.
 
 Writes are idempotent: an event that is already stored (same key, same or newer `produced_at`)
 changes nothing, so Kafka's at-least-once delivery still counts every allocation exactly once.
 A replayed older version of a row never overwrites a newer one.
+
+Most batches hold only allocation-hours never seen before. Those are inserted as they are, with
+no lookup of stored versions, and the staged rows are themselves the rollups' delta. Only when
+the insert meets a stored key (a replay after a restart, a restatement) is it rolled back to its
+savepoint and the batch written the general way: stale versions dropped, the rows replaced
+subtracted, the raw rows upserted. See docs/decisions/0007-hourly-from-raw.md.
 """
 
 from __future__ import annotations
@@ -13,12 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from psycopg import errors
+
 from services.aggregator.rollups import (
     CREATE_DELTA,
+    CREATE_GRAINS,
     FILL_DELTA,
+    GRAINS,
     LEVELS,
     RollupLevel,
     apply_delta,
+    fill_grain,
     prune_empty,
 )
 from shared.db.pool import Conn
@@ -155,7 +166,7 @@ def newest_per_key(events: Iterable[V], key: Callable[[V], Hashable]) -> list[V]
 
 
 def latest_per_key(events: Iterable[AllocationEvent]) -> list[AllocationEvent]:
-    return newest_per_key(events, lambda e: (e.cluster_id, e.name, e.window_start))
+    return newest_per_key(events, lambda e: (e.cluster_id.int, e.name, e.window_start))
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,12 @@ class BatchWriter:
         rows = latest_per_key(events)
         if not rows:
             return WriteResult(0, 0)
+        # Planned with these values each time (never as a prepared, generic plan), so that only
+        # the chunks between them are read.
+        window = {
+            "first": min(e.window_start for e in rows),
+            "last": max(e.window_start for e in rows),
+        }
         async with conn.transaction():
             # Room to group and sort a whole batch in memory: the default spills every large
             # batch's rollup aggregation to temporary files.
@@ -184,44 +201,64 @@ class BatchWriter:
                 "CREATE TEMP TABLE IF NOT EXISTS alloc_stage"
                 " (LIKE allocation INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
-            await conn.execute(CREATE_DELTA)
             async with conn.cursor().copy(
                 f"COPY alloc_stage ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(_RAW_TYPES)
                 for event in rows:
                     await copy.write_row(_row(event))
-            # Temporary tables get no statistics from autovacuum; without them the planner
-            # assumes a large stage and joins it to the raw table by scanning all of it.
-            await conn.execute("ANALYZE alloc_stage (cluster_id, allocation_key, window_start)")
-            # Planned with these values each time (never as a prepared, generic plan), so that
-            # only the chunks between them are read.
-            window = {
-                "first": min(e.window_start for e in rows),
-                "last": max(e.window_start for e in rows),
-            }
-            # A replay of an older version must not overwrite what a restatement already wrote.
-            await conn.execute(
-                "DELETE FROM alloc_stage s USING allocation a"
-                " WHERE a.cluster_id = s.cluster_id AND a.allocation_key = s.allocation_key"
-                " AND a.window_start = s.window_start AND a.produced_at >= s.produced_at"
-                " AND a.window_start BETWEEN %(first)s AND %(last)s",
-                window,
-                prepare=False,
-            )
+            written = await self._insert_new(conn)
+            replacing = written is None
+            if replacing:
+                written = await self._replace(conn, window)
             if self.rollup_levels:
-                await conn.execute(FILL_DELTA, window, prepare=False)
-                await conn.execute("ANALYZE alloc_delta (row_count)")
-            cursor = await conn.execute(
-                f"INSERT INTO allocation ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM alloc_stage"
-                " ORDER BY cluster_id, allocation_key, window_start"
-                f" ON CONFLICT (cluster_id, allocation_key, window_start) DO UPDATE SET {_UPDATE_LIST}"
-            )
-            written = cursor.rowcount
-            for level in self.rollup_levels:
-                await conn.execute(apply_delta(level))
-                await conn.execute(prune_empty(level), window, prepare=False)
-        return WriteResult(len(rows), written)
+                for create in CREATE_GRAINS:
+                    await conn.execute(create)
+                for grain in GRAINS:
+                    await conn.execute(fill_grain(grain, from_stage=not replacing))
+                for level in self.rollup_levels:
+                    await conn.execute(apply_delta(level))
+                    if replacing:  # only a replaced row can leave a rollup row empty
+                        await conn.execute(prune_empty(level), window, prepare=False)
+        return WriteResult(len(rows), written or 0)
+
+    async def _insert_new(self, conn: Conn) -> int | None:
+        """Insert the staged rows if none of their keys is stored yet; None (and nothing
+        written) if one is."""
+        try:
+            async with conn.transaction():
+                cursor = await conn.execute(
+                    f"INSERT INTO allocation ({_COLUMN_LIST}) SELECT {_COLUMN_LIST}"
+                    " FROM alloc_stage ORDER BY cluster_id, allocation_key, window_start"
+                )
+        except errors.UniqueViolation:
+            return None
+        return cursor.rowcount
+
+    async def _replace(self, conn: Conn, window: dict[str, datetime]) -> int:
+        """The general write: drop staged versions older than the stored ones, compute the delta
+        (staged rows +1, the stored rows they replace -1), upsert the raw rows."""
+        # Temporary tables get no statistics from autovacuum; without them the planner assumes a
+        # large stage and joins it to the raw table by scanning all of it.
+        await conn.execute("ANALYZE alloc_stage (cluster_id, allocation_key, window_start)")
+        # A replay of an older version must not overwrite what a restatement already wrote.
+        await conn.execute(
+            "DELETE FROM alloc_stage s USING allocation a"
+            " WHERE a.cluster_id = s.cluster_id AND a.allocation_key = s.allocation_key"
+            " AND a.window_start = s.window_start AND a.produced_at >= s.produced_at"
+            " AND a.window_start BETWEEN %(first)s AND %(last)s",
+            window,
+            prepare=False,
+        )
+        if self.rollup_levels:
+            await conn.execute(CREATE_DELTA)
+            await conn.execute(FILL_DELTA, window, prepare=False)
+        cursor = await conn.execute(
+            f"INSERT INTO allocation ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM alloc_stage"
+            " ORDER BY cluster_id, allocation_key, window_start"
+            f" ON CONFLICT (cluster_id, allocation_key, window_start) DO UPDATE SET {_UPDATE_LIST}"
+        )
+        return cursor.rowcount
 
     async def _dimensions(self, conn: Conn, rows: Sequence[AllocationEvent]) -> None:
         organizations = sorted({(e.organization_id,) for e in rows})
@@ -260,12 +297,16 @@ class BatchWriter:
             )
             if not workload_rows:
                 return
-            # One statement for the whole batch (a batch names thousands of workloads), and no
-            # new row version for a workload whose seen-range does not grow.
+            # One statement for the whole batch (a batch names thousands of workloads). A
+            # workload whose seen-range does not grow is filtered out before the upsert, which
+            # would lock its row (and write a new version of it) even to change nothing.
             await cur.execute(
                 "INSERT INTO workload (uid, cluster_id, namespace, kind, name, first_seen, last_seen)"
                 " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[],"
-                " %s::timestamptz[], %s::timestamptz[])"
+                " %s::timestamptz[], %s::timestamptz[]) AS n(uid, c, ns, k, name, first, last)"
+                " WHERE NOT EXISTS (SELECT 1 FROM workload w WHERE w.uid = n.uid"
+                " AND w.first_seen <= n.first AND w.last_seen >= n.last)"
+                " ORDER BY uid"
                 " ON CONFLICT (uid) DO UPDATE SET"
                 " first_seen = LEAST(workload.first_seen, EXCLUDED.first_seen),"
                 " last_seen = GREATEST(workload.last_seen, EXCLUDED.last_seen)"

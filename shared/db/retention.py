@@ -7,6 +7,10 @@ modes: managed rollups are separate hypertables, and continuous aggregates keep 
 materialized rows when raw chunks are dropped (as long as no refresh covers those windows again,
 which is why the retention must exceed the restatement horizon and the refresh policies' start
 offsets). Run by `costpipe retention`, e.g. from a daily CronJob.
+
+In `managed` mode the hourly level is a view of the raw rows (migration 0007), so each
+allocation chunk's hourly GROUP BY is stored in `cost_hourly_archive` in the same transaction
+that drops the chunk: the hourly history outlives the raw rows, as it does in continuous mode.
 """
 
 from __future__ import annotations
@@ -15,24 +19,80 @@ import logging
 from datetime import timedelta
 
 import psycopg
+from psycopg.rows import TupleRow
 
 log = logging.getLogger(__name__)
 
 RAW_TABLES = ("allocation", "asset_cost")
+_MEASURES = (
+    "row_count",
+    "cost",
+    "idle_share",
+    "cpu_cost",
+    "gpu_cost",
+    "ram_cost",
+    "pv_cost",
+    "network_cost",
+    "load_balancer_cost",
+    "shared_cost",
+    "external_cost",
+    "cpu_request_micro_core_hours",
+    "cpu_usage_micro_core_hours",
+    "ram_request_kib_hours",
+    "ram_usage_kib_hours",
+    "gpu_request_micro_hours",
+    "gpu_usage_micro_hours",
+)
+# An hour archived twice (raw rows restated after an earlier retention run) adds up, as the
+# view's two branches would.
+_ARCHIVE = (
+    "INSERT INTO cost_hourly_archive SELECT * FROM cost_hourly_raw"
+    " WHERE bucket >= %(start)s AND bucket < %(end)s"
+    " ON CONFLICT (cluster_id, namespace, bucket, workload_uid, node_group, service, team, owner,"
+    " kind) DO UPDATE SET "
+    + ", ".join(f"{m} = cost_hourly_archive.{m} + EXCLUDED.{m}" for m in _MEASURES)
+)
 
 
 def drop_raw_chunks(url: str, keep: timedelta) -> dict[str, int]:
     """Drop raw chunks wholly older than now - `keep`; returns chunks dropped per table."""
     dropped: dict[str, int] = {}
     with psycopg.connect(url, autocommit=True) as conn:
+        archive = _exists(conn, "cost_hourly_archive")
         for table in RAW_TABLES:
-            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
-            if not exists or not exists[0]:
+            if not _exists(conn, table):
                 continue
-            rows = conn.execute(
-                "SELECT drop_chunks(%s::regclass, older_than => now() - %s::interval)",
-                (table, keep),
-            ).fetchall()
-            dropped[table] = len(rows)
-            log.info("retention: dropped %d chunk(s) of %s", len(rows), table)
+            if table == "allocation" and archive:
+                dropped[table] = _archive_and_drop(conn, keep)
+            else:
+                rows = conn.execute(
+                    "SELECT drop_chunks(%s::regclass, older_than => now() - %s::interval)",
+                    (table, keep),
+                ).fetchall()
+                dropped[table] = len(rows)
+            log.info("retention: dropped %d chunk(s) of %s", dropped[table], table)
     return dropped
+
+
+def _exists(conn: psycopg.Connection[TupleRow], relation: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (relation,)).fetchone()
+    return bool(row and row[0])
+
+
+def _archive_and_drop(conn: psycopg.Connection[TupleRow], keep: timedelta) -> int:
+    """One transaction per chunk: its hourly rows into the archive, then the chunk itself."""
+    chunks = conn.execute(
+        "SELECT range_start, range_end FROM timescaledb_information.chunks"
+        " WHERE hypertable_name = 'allocation' AND range_end <= now() - %s::interval"
+        " ORDER BY range_start",
+        (keep,),
+    ).fetchall()
+    for start, end in chunks:
+        with conn.transaction():
+            conn.execute(_ARCHIVE, {"start": start, "end": end})
+            conn.execute(
+                "SELECT drop_chunks('allocation', older_than => %(end)s::timestamptz,"
+                " newer_than => %(start)s::timestamptz)",
+                {"start": start, "end": end},
+            )
+    return len(chunks)

@@ -5,7 +5,8 @@ run there: on a managed-mode database every relation a query reads (the raw hype
 lower rollup level, a table in this mode) has the columns it has in continuous mode. So each
 aggregate's query from shared/db/sql/continuous/ runs against a managed database and must return
 exactly the columns, in order and with the types, of the managed table of the same name; and
-every managed rollup table must have its aggregate.
+every managed rollup relation must have its aggregate. (Managed mode's `cost_hourly` is a view
+over `cost_hourly_archive` and `cost_hourly_raw`, which continuous mode does not need.)
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def test_each_continuous_aggregate_has_the_columns_of_its_managed_table(database
             " AND column_name = 'row_count' INTERSECT SELECT table_name"
             " FROM information_schema.columns WHERE column_name = 'bucket'"
         ).fetchall()
-        rollup_tables = {str(r[0]) for r in rows}
+        rollup_tables = {str(r[0]) for r in rows} - {"cost_hourly_archive", "cost_hourly_raw"}
         assert rollup_tables, "no managed rollup tables found"
         assert set(aggregates) == rollup_tables
         for name, query in sorted(aggregates.items()):
