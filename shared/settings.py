@@ -177,7 +177,7 @@ class OpsSettings:
 class AggregatorSettings:
     """Batch bounds: a batch closes at COSTPIPE_BATCH_MAX_EVENTS or COSTPIPE_BATCH_MAX_MS."""
 
-    batch_max_events: int = 20000
+    batch_max_events: int = 50000
     batch_max_ms: int = 500
     retry_backoff_seconds: float = 1.0
     lag_refresh_seconds: float = 1.0
@@ -186,7 +186,7 @@ class AggregatorSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> AggregatorSettings:
         env = os.environ if env is None else env
         return cls(
-            batch_max_events=_int(env, "BATCH_MAX_EVENTS", 20000, minimum=1),
+            batch_max_events=_int(env, "BATCH_MAX_EVENTS", 50000, minimum=1),
             batch_max_ms=_int(env, "BATCH_MAX_MS", 500, minimum=1),
             retry_backoff_seconds=_float(env, "RETRY_BACKOFF_SECONDS", 1.0),
             lag_refresh_seconds=_float(env, "LAG_REFRESH_SECONDS", 1.0, 0.05),
@@ -245,7 +245,7 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_METRICS_PORT": "collector/aggregator /metrics and probes port (default 9100; 0 = off)",
     "COSTPIPE_LOG_LEVEL": "DEBUG, INFO (default), WARNING, ERROR",
     "COSTPIPE_LOG_FORMAT": "json or text (default: text on a terminal, json otherwise)",
-    "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 20000)",
+    "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 50000)",
     "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
     "COSTPIPE_LAG_REFRESH_SECONDS": "how often the aggregator asks the broker for end offsets (1)",
 }
