@@ -146,12 +146,17 @@ class Aggregator:
 
     async def run(self, stop: asyncio.Event, idle_exit_seconds: float | None = None) -> None:
         """Consume until `stop` is set (drains the batch in flight), or after
-        `idle_exit_seconds` without records when given (for one-shot runs)."""
+        `idle_exit_seconds` without records when given (for one-shot runs).
+
+        The next batch is fetched and decoded while the database writes the current one, so the
+        Python work and the database work overlap instead of taking turns. Nothing of the next
+        batch is written or committed before the current batch is, and it is dropped (and its
+        partitions rewound) if the current batch is rewound."""
         if not self._mode_known:
             await self.detect_rollup_mode()
         idle_since = time.monotonic()
+        records = await self._next_batch()
         while not stop.is_set():
-            records = await self._next_batch()
             await self._report_lag()
             if not records:
                 if not self._consumer.assignment():
@@ -161,11 +166,26 @@ class Aggregator:
                     and time.monotonic() - idle_since > idle_exit_seconds
                 ):
                     return
+                records = await self._next_batch()
                 continue
             idle_since = time.monotonic()
             async with self._lock:
                 with log_context(batch_id=uuid.uuid4().hex[:16]):
-                    await self._process(records, stop)
+                    writing = asyncio.create_task(self._process(records, stop))
+                    try:
+                        following = await self._next_batch() if not stop.is_set() else {}
+                    finally:
+                        rewound = await writing
+                    if rewound:
+                        self._rewind(
+                            {tp: batch for tp, batch in following.items() if tp not in records}
+                        )
+                        following = {}
+            # A rebalance may have run while the lock was held: records of partitions this
+            # instance no longer owns are left to their new owner, who reads them again from the
+            # group's committed offset.
+            owned = self._consumer.assignment()
+            records = {tp: batch for tp, batch in following.items() if tp in owned}
 
     async def _next_batch(self) -> Records:
         """Records until the batch holds `batch_max_events` or `batch_max_ms` has passed.
@@ -191,7 +211,8 @@ class Aggregator:
                 count += len(records)
         return batch
 
-    async def _process(self, records: Records, stop: asyncio.Event) -> None:
+    async def _process(self, records: Records, stop: asyncio.Event) -> bool:
+        """Write, dead-letter and commit one batch; True if it was rewound to be retried."""
         parsed: list[_Parsed] = []
         dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         now = datetime.now(UTC)
@@ -229,7 +250,7 @@ class Aggregator:
             self._rewind(records)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.retry_backoff_seconds)
-            return
+            return True
         metrics.AGGREGATOR_WRITE_SECONDS.observe(time.perf_counter() - started)
         dead.sort(key=lambda item: (item[0].topic, item[0].partition, item[0].offset))
         try:
@@ -242,7 +263,7 @@ class Aggregator:
             self._rewind(records)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.retry_backoff_seconds)
-            return
+            return True
         offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
         try:
             await self._consumer.commit(offsets)
@@ -250,11 +271,11 @@ class Aggregator:
             # The group rebalanced under us: the new owner re-reads from the last commit, and the
             # idempotent writes make that replay harmless.
             log.warning("offset commit refused after a rebalance; records will be replayed")
-            return
+            return False
         except KafkaError as exc:
             # The batch is written; a later commit covers its offsets, or a restart replays it.
             log.warning("offset commit failed (%s); a later commit will cover it", exc)
-            return
+            return False
         self.stats.batches += 1
         self.stats.events += len(events)
         self.stats.asset_events += len(assets)
@@ -265,6 +286,7 @@ class Aggregator:
         for tp, offset in offsets.items():
             metrics.AGGREGATOR_COMMITTED.labels(tp.topic, str(tp.partition)).set(offset)
         log.debug("batch of %d events committed: %s", len(events), offsets)
+        return False
 
     async def _report_lag(self) -> None:
         """Lag per owned partition: the partition's end offset minus what the group committed.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import select
 from collections.abc import Iterator
 
 import pytest
@@ -35,7 +36,12 @@ def terminal() -> Iterator[tuple[io.TextIOWrapper, int]]:
 
 
 def _screen(controller: int) -> str:
-    return os.read(controller, 65536).decode()
+    """Everything written so far: one read can return only part of it (the terminal delivers
+    output in pieces), so read until nothing more arrives for a moment."""
+    chunks = []
+    while select.select([controller], [], [], 0.2)[0]:
+        chunks.append(os.read(controller, 65536))
+    return b"".join(chunks).decode()
 
 
 def test_a_terminal_gets_one_line_redrawn_in_place(terminal: tuple[io.TextIOWrapper, int]) -> None:
