@@ -138,6 +138,10 @@ class Aggregator:
             committed = await self._consumer.committed(tp)
             self.stats.committed[tp] = committed if committed is not None else 0
 
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this instance owns in its group right now."""
+        return set(self._consumer.assignment())
+
     async def stop(self) -> None:
         try:
             await self._consumer.stop()
