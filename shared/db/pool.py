@@ -17,6 +17,10 @@ Pool: TypeAlias = AsyncConnectionPool[Conn]
 async def _configure(conn: Conn) -> None:
     # Buckets are UTC everywhere; never let a server default time zone leak into date_trunc.
     await conn.execute("SET TIME ZONE 'UTC'")
+    # Room for the aggregator's staged batch (tens of MB) in memory: with the default 8 MB every
+    # large batch spilled its temporary tables to files. Allocated only as temporary tables
+    # grow, and settable only before a session first uses one, hence here.
+    await conn.execute("SET temp_buffers = '128MB'")
     await conn.commit()
 
 
