@@ -19,39 +19,12 @@ import logging
 from datetime import timedelta
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import TupleRow
 
 log = logging.getLogger(__name__)
 
 RAW_TABLES = ("allocation", "asset_cost")
-_MEASURES = (
-    "row_count",
-    "cost",
-    "idle_share",
-    "cpu_cost",
-    "gpu_cost",
-    "ram_cost",
-    "pv_cost",
-    "network_cost",
-    "load_balancer_cost",
-    "shared_cost",
-    "external_cost",
-    "cpu_request_micro_core_hours",
-    "cpu_usage_micro_core_hours",
-    "ram_request_kib_hours",
-    "ram_usage_kib_hours",
-    "gpu_request_micro_hours",
-    "gpu_usage_micro_hours",
-)
-# An hour archived twice (raw rows restated after an earlier retention run) adds up, as the
-# view's two branches would.
-_ARCHIVE = (
-    "INSERT INTO cost_hourly_archive SELECT * FROM cost_hourly_raw"
-    " WHERE bucket >= %(start)s AND bucket < %(end)s"
-    " ON CONFLICT (cluster_id, namespace, bucket, workload_uid, node_group, service, team, owner,"
-    " kind) DO UPDATE SET "
-    + ", ".join(f"{m} = cost_hourly_archive.{m} + EXCLUDED.{m}" for m in _MEASURES)
-)
 
 
 def drop_raw_chunks(url: str, keep: timedelta) -> dict[str, int]:
@@ -79,8 +52,33 @@ def _exists(conn: psycopg.Connection[TupleRow], relation: str) -> bool:
     return bool(row and row[0])
 
 
+def _archive_statement(conn: psycopg.Connection[TupleRow]) -> sql.Composed:
+    """Hourly rows of a time range into the archive. An hour archived twice (raw rows restated
+    after an earlier retention run) adds up, as the view's two branches would. The key and the
+    measures are read from the table, so a column added by a later migration is carried along."""
+    columns = conn.execute(
+        "SELECT a.attname, a.attnum = ANY(i.indkey) FROM pg_attribute a"
+        " JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary"
+        " WHERE a.attrelid = 'cost_hourly_archive'::regclass AND a.attnum > 0"
+        " AND NOT a.attisdropped ORDER BY a.attnum"
+    ).fetchall()
+    key = [str(name) for name, in_key in columns if in_key]
+    measures = [str(name) for name, in_key in columns if not in_key]
+    return sql.SQL(
+        "INSERT INTO cost_hourly_archive SELECT * FROM cost_hourly_raw"
+        " WHERE bucket >= %(start)s AND bucket < %(end)s ON CONFLICT ({key}) DO UPDATE SET {sums}"
+    ).format(
+        key=sql.SQL(", ").join(sql.Identifier(k) for k in key),
+        sums=sql.SQL(", ").join(
+            sql.SQL("{m} = cost_hourly_archive.{m} + EXCLUDED.{m}").format(m=sql.Identifier(m))
+            for m in measures
+        ),
+    )
+
+
 def _archive_and_drop(conn: psycopg.Connection[TupleRow], keep: timedelta) -> int:
     """One transaction per chunk: its hourly rows into the archive, then the chunk itself."""
+    archive = _archive_statement(conn)
     chunks = conn.execute(
         "SELECT range_start, range_end FROM timescaledb_information.chunks"
         " WHERE hypertable_name = 'allocation' AND range_end <= now() - %s::interval"
@@ -89,7 +87,7 @@ def _archive_and_drop(conn: psycopg.Connection[TupleRow], keep: timedelta) -> in
     ).fetchall()
     for start, end in chunks:
         with conn.transaction():
-            conn.execute(_ARCHIVE, {"start": start, "end": end})
+            conn.execute(archive, {"start": start, "end": end})
             conn.execute(
                 "SELECT drop_chunks('allocation', older_than => %(end)s::timestamptz,"
                 " newer_than => %(start)s::timestamptz)",
