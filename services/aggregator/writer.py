@@ -207,10 +207,9 @@ class BatchWriter:
                 copy.set_types(_RAW_TYPES)
                 for event in rows:
                     await copy.write_row(_row(event))
-            written = await self._insert_new(conn)
-            replacing = written is None
-            if replacing:
-                written = await self._replace(conn, window)
+            inserted = await self._insert_new(conn)
+            replacing = inserted is None
+            written = await self._replace(conn, window) if inserted is None else inserted
             if self.rollup_levels:
                 for create in CREATE_GRAINS:
                     await conn.execute(create)
@@ -220,7 +219,7 @@ class BatchWriter:
                     await conn.execute(apply_delta(level))
                     if replacing:  # only a replaced row can leave a rollup row empty
                         await conn.execute(prune_empty(level), window, prepare=False)
-        return WriteResult(len(rows), written or 0)
+        return WriteResult(len(rows), written)
 
     async def _insert_new(self, conn: Conn) -> int | None:
         """Insert the staged rows if none of their keys is stored yet; None (and nothing
