@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -65,6 +66,14 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
         await self._on_assigned(assigned)
+
+
+class _Outcome(Enum):
+    """How a batch ended, which decides what happens to the batch fetched meanwhile."""
+
+    COMMITTED = "committed"  # or written with a commit that a later one covers
+    REWOUND = "rewound"  # to be retried: the next batch goes too, its partitions rewound
+    REFUSED = "refused"  # commit refused by a rebalance: the next batch is dropped
 
 
 @dataclass
@@ -179,11 +188,16 @@ class Aggregator:
                     try:
                         following = await self._next_batch() if not stop.is_set() else {}
                     finally:
-                        rewound = await writing
-                    if rewound:
+                        outcome = await writing
+                    if outcome is _Outcome.REWOUND:
                         self._rewind(
                             {tp: batch for tp, batch in following.items() if tp not in records}
                         )
+                        following = {}
+                    elif outcome is _Outcome.REFUSED:
+                        # The group is rebalancing: committing the next batch too would only be
+                        # refused again while the client rejoins. The new assignment reads from
+                        # the committed offsets, so dropping it loses nothing.
                         following = {}
             # A rebalance may have run while the lock was held: records of partitions this
             # instance no longer owns are left to their new owner, who reads them again from the
@@ -215,8 +229,8 @@ class Aggregator:
                 count += len(records)
         return batch
 
-    async def _process(self, records: Records, stop: asyncio.Event) -> bool:
-        """Write, dead-letter and commit one batch; True if it was rewound to be retried."""
+    async def _process(self, records: Records, stop: asyncio.Event) -> _Outcome:
+        """Write, dead-letter and commit one batch."""
         parsed: list[_Parsed] = []
         dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         now = datetime.now(UTC)
@@ -254,7 +268,7 @@ class Aggregator:
             self._rewind(records)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.retry_backoff_seconds)
-            return True
+            return _Outcome.REWOUND
         metrics.AGGREGATOR_WRITE_SECONDS.observe(time.perf_counter() - started)
         dead.sort(key=lambda item: (item[0].topic, item[0].partition, item[0].offset))
         try:
@@ -267,7 +281,7 @@ class Aggregator:
             self._rewind(records)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.retry_backoff_seconds)
-            return True
+            return _Outcome.REWOUND
         offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
         try:
             await self._consumer.commit(offsets)
@@ -275,11 +289,11 @@ class Aggregator:
             # The group rebalanced under us: the new owner re-reads from the last commit, and the
             # idempotent writes make that replay harmless.
             log.warning("offset commit refused after a rebalance; records will be replayed")
-            return False
+            return _Outcome.REFUSED
         except KafkaError as exc:
             # The batch is written; a later commit covers its offsets, or a restart replays it.
             log.warning("offset commit failed (%s); a later commit will cover it", exc)
-            return False
+            return _Outcome.COMMITTED
         self.stats.batches += 1
         self.stats.events += len(events)
         self.stats.asset_events += len(assets)
@@ -290,7 +304,7 @@ class Aggregator:
         for tp, offset in offsets.items():
             metrics.AGGREGATOR_COMMITTED.labels(tp.topic, str(tp.partition)).set(offset)
         log.debug("batch of %d events committed: %s", len(events), offsets)
-        return False
+        return _Outcome.COMMITTED
 
     async def _report_lag(self) -> None:
         """Lag per owned partition: the partition's end offset minus what the group committed.
