@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.servers import Servers, bench_servers
 from services.collector.config import parse_config
-from services.collector.producer import EventProducer
+from services.collector.producer import EventProducer, new_producer
 from services.collector.runner import Collector
 from services.collector.state import CollectorState
 from services.kubecost_sim.model import SimConfig, ground_truth_total
@@ -161,14 +161,7 @@ async def _read(bootstrap: str, topic: str) -> list[Record]:
 async def _bare_produce(kafka: KafkaSettings, topics: dict[str, list[Record]]) -> float:
     """The same records, same settings as the collector's producer, no fetching or mapping."""
     await ensure_topics(kafka)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=20,
-        max_batch_size=256 * 1024,
-        compression_type=None,
-    )
+    producer = new_producer(kafka.bootstrap)
     await producer.start()
     try:
         started = time.perf_counter()

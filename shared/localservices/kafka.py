@@ -6,10 +6,13 @@ real Kafka is configured (`COSTPIPE_KAFKA_BOOTSTRAP`) and no Docker engine answe
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from shared.localservices.process import free_port, port_is_free, wait_for_port
@@ -78,19 +81,34 @@ class LocalKafka:
         return self.bootstrap
 
     def stop(self, timeout: float = 15.0) -> None:
+        """Ask the broker to shut down (SIGTERM) and wait until it has; killed after `timeout`."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            _end_group(process, signal.SIGTERM, timeout)
 
     def kill(self) -> None:
         """Stop abruptly, as a crash would."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
+        if process is not None:
+            _end_group(process, signal.SIGKILL, timeout=0.0)
+
+
+def _end_group(launcher: subprocess.Popen[bytes], signum: signal.Signals, timeout: float) -> None:
+    """Signal every process of the launcher's group and wait until none is left.
+
+    The `noida-db` command is a Python launcher whose child is the broker, in the launcher's own
+    session: signalling the launcher alone can leave the broker running, still holding its port
+    and data folder, and taking CPU from whatever runs next.
+    """
+    group = launcher.pid
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signum)
+    while True:
+        launcher.poll()  # reaps the launcher: a zombie would keep the group alive
+        try:
+            os.killpg(group, signal.SIGKILL if time.monotonic() > deadline else 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    launcher.wait()

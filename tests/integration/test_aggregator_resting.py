@@ -1,0 +1,101 @@
+"""Partitions read to their end rest between polls, and records that arrive on them meanwhile
+are still consumed, in order, exactly once.
+
+Without the rest, the consumer asks a broker that answers empty fetches at once (the local one)
+thousands of times a second for the partitions that have nothing (services/aggregator/resting.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from services.aggregator.consumer import Aggregator
+from shared.db.pool import make_pool
+from shared.kafka import ensure_topics
+from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings
+from tests.support.aggregator_helpers import (
+    assert_database_matches,
+    committed_offsets,
+    produce,
+    synthetic_stream,
+    total,
+)
+from tests.support.services import Services
+
+pytestmark = pytest.mark.integration
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+def test_idle_partitions_rest_and_wake_for_new_records(
+    services: Services, database_url: str
+) -> None:
+    run_id = uuid.uuid4().hex[:10]
+    kafka = KafkaSettings(
+        bootstrap=services.kafka_bootstrap,
+        partitions=3,
+        consumer_group=f"rest-{run_id}",
+        topic_prefix=f"rest-{run_id}.",
+    )
+    settings = AggregatorSettings(batch_max_events=500, batch_max_ms=300, retry_backoff_seconds=0.2)
+    database = DatabaseSettings(url=database_url, pool_min=1, pool_max=2)
+    first_events, first_records = synthetic_stream(600, seed=21)
+    second_events, second_records = synthetic_stream(600, seed=22)
+    rested_while_idle: list[int] = []
+
+    async def scenario() -> None:
+        await ensure_topics(kafka)
+        stop = asyncio.Event()
+        async with make_pool(database, "aggregator-rest") as pool:
+            aggregator = Aggregator(kafka, settings, pool)
+            await aggregator.start()
+            running = asyncio.create_task(aggregator.run(stop))
+
+            async def committed_at_least(count: int) -> bool:
+                if running.done():
+                    running.result()
+                    raise AssertionError("the aggregator returned")
+                offsets = await committed_offsets(
+                    kafka.bootstrap, kafka.consumer_group, kafka.allocations_topic, 3
+                )
+                return total(offsets) >= count
+
+            async def all_owned_rest() -> bool:
+                owned = aggregator.assignment()
+                resting = aggregator.resting()
+                if owned and owned == resting:
+                    rested_while_idle.append(len(resting))
+                    return True
+                return False
+
+            try:
+                await _until(all_owned_rest, 60, "the idle partitions never rested")
+                await produce(kafka.bootstrap, kafka.allocations_topic, first_records)
+                await _until(lambda: committed_at_least(len(first_records)), 60, "first stream")
+                # Read to their end again: they rest again, and wake for the next records.
+                await _until(all_owned_rest, 30, "the partitions did not rest once caught up")
+                await produce(kafka.bootstrap, kafka.allocations_topic, second_records)
+                await _until(
+                    lambda: committed_at_least(len(first_records) + len(second_records)),
+                    60,
+                    "second stream",
+                )
+            finally:
+                stop.set()
+                await asyncio.wait_for(running, 30)
+                await aggregator.stop()
+
+    asyncio.run(scenario())
+    # Six topic partitions (allocations and assets, three each) rested while nothing came in.
+    assert rested_while_idle == [6, 6]
+    assert_database_matches(database_url, first_events + second_events)
