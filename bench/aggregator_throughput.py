@@ -55,6 +55,7 @@ from tests.support.aggregator_helpers import (
     ROLLUP_TABLES,
     CommitWatch,
     aggregator_process,
+    committed_total,
     stop_gracefully,
     total,
     wait_for_commits,
@@ -189,8 +190,7 @@ async def _offer(
                 done = await admin.list_consumer_group_offsets(
                     kafka.consumer_group, partitions=partitions
                 )
-                committed = sum(meta.offset for meta in done.values() if meta.offset > 0)
-                samples.append((now - started, sent, total(ends), committed))
+                samples.append((now - started, sent, total(ends), committed_total(done)))
                 next_sample = now + 0.5
             await asyncio.sleep(0.01)
     return samples, sent

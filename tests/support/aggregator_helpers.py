@@ -27,6 +27,7 @@ import msgspec
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata
 
 from services.aggregator.consumer import Aggregator, AggregatorStats
 from shared.db.pool import make_pool
@@ -531,6 +532,11 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def committed_total(found: Mapping[TopicPartition, OffsetAndMetadata]) -> int:
+    """The total of an admin client's committed offsets (-1 where the group has none yet)."""
+    return sum(meta.offset for meta in found.values() if meta.offset > 0)
+
+
 class CommitWatch:
     """The group's committed total, polled through one admin client kept open for the whole wait.
 
@@ -567,7 +573,7 @@ class CommitWatch:
                 self._kafka.consumer_group, partitions=self._partitions
             )
         )
-        return sum(meta.offset for meta in found.values() if meta.offset > 0)
+        return committed_total(found)
 
     def wait(
         self,
