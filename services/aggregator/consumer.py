@@ -226,7 +226,7 @@ class Aggregator:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
-            self._resting.wake_rested(self._consumer)
+            await self._resting.wake_rested(self._consumer)
             fetched = await self._consumer.getmany(
                 timeout_ms=remaining_ms, max_records=self.settings.batch_max_events - count
             )

@@ -1,5 +1,5 @@
-"""Partitions read to their end rest between polls, and records that arrive on them meanwhile
-are still consumed, in order, exactly once.
+"""Partitions read to their end rest between polls, stay at rest while nothing arrives, and
+records that arrive on them meanwhile are still consumed, in order, exactly once.
 
 Without the rest, the consumer asks a broker that answers empty fetches at once (the local one)
 thousands of times a second for the partitions that have nothing (services/aggregator/resting.py).
@@ -52,6 +52,7 @@ def test_idle_partitions_rest_and_wake_for_new_records(
     first_events, first_records = synthetic_stream(600, seed=21)
     second_events, second_records = synthetic_stream(600, seed=22)
     rested_while_idle: list[int] = []
+    awake_while_idle: list[set[object]] = []
 
     async def scenario() -> None:
         await ensure_topics(kafka)
@@ -78,8 +79,19 @@ def test_idle_partitions_rest_and_wake_for_new_records(
                     return True
                 return False
 
+            async def stay_rested(rests: int) -> None:
+                """Sample for several rests: a partition with nothing new is never resumed (a
+                resumed one is fetched in a loop by a broker that answers at once)."""
+                deadline = time.monotonic() + rests * settings.batch_max_ms / 1000
+                while time.monotonic() < deadline:
+                    awake = aggregator.assignment() - aggregator.resting()
+                    if awake:
+                        awake_while_idle.append(set(awake))
+                    await asyncio.sleep(0.01)
+
             try:
                 await _until(all_owned_rest, 60, "the idle partitions never rested")
+                await stay_rested(4)
                 await produce(kafka.bootstrap, kafka.allocations_topic, first_records)
                 await _until(lambda: committed_at_least(len(first_records)), 60, "first stream")
                 # Read to their end again: they rest again, and wake for the next records.
@@ -98,4 +110,5 @@ def test_idle_partitions_rest_and_wake_for_new_records(
     asyncio.run(scenario())
     # Six topic partitions (allocations and assets, three each) rested while nothing came in.
     assert rested_while_idle == [6, 6]
+    assert awake_while_idle == []
     assert_database_matches(database_url, first_events + second_events)
