@@ -87,6 +87,41 @@ class _Parsed:
     refused: bool = False
 
 
+@dataclass
+class _Batch:
+    """Fetched records, decoded: the valid ones with their events, the others with a reason."""
+
+    records: Records
+    parsed: list[_Parsed]
+    dead: list[tuple[ConsumerRecord[bytes, bytes], str]]
+
+    def owned_by(self, owned: set[TopicPartition]) -> _Batch:
+        """The part of the batch from partitions still `owned` (all of it, without a rebalance)."""
+        if owned.issuperset(self.records):
+            return self
+        return _Batch(
+            {tp: batch for tp, batch in self.records.items() if tp in owned},
+            [p for p in self.parsed if TopicPartition(p.record.topic, p.record.partition) in owned],
+            [d for d in self.dead if TopicPartition(d[0].topic, d[0].partition) in owned],
+        )
+
+
+EMPTY = _Batch({}, [], [])
+# Records decoded between two turns of the event loop while a batch is being written: the write's
+# next statement waits at most this long for the loop (about 10 ms).
+DECODE_SLICE = 1000
+FETCH_SLICE = 5000
+
+
+async def _first_of(event: asyncio.Event, task: asyncio.Task[_Outcome]) -> None:
+    """Wait until `event` is set or `task` has ended, whichever comes first."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+
+
 class Aggregator:
     def __init__(
         self,
@@ -167,18 +202,20 @@ class Aggregator:
         """Consume until `stop` is set (drains the batch in flight), or after
         `idle_exit_seconds` without records when given (for one-shot runs).
 
-        The next batch is fetched while the database writes the current one, so the fetching and
-        the database work overlap instead of taking turns (decoding it there too was measured to
-        slow the write's own Python part down by as much as it saved). Nothing of the next
-        batch is written or committed before the current batch is, and it is dropped (and its
-        partitions rewound) if the current batch is rewound."""
+        Batches are pipelined: once the current batch's rows are with the database (staged),
+        the next batch is fetched and decoded while the database runs the current one's raw
+        insert and rollup upserts, so the Python work and the database work overlap instead of
+        taking turns. The decoding waits for the staging because both are Python work on the one
+        thread: decoding during the staging only delays the database's start. Nothing of the
+        next batch is written or committed before the current batch is, and it is dropped (and
+        its partitions rewound) if the current batch is rewound."""
         if not self._mode_known:
             await self.detect_rollup_mode()
         idle_since = time.monotonic()
-        records = await self._next_batch()
+        batch = await self._parse(await self._next_batch())
         while not stop.is_set():
             await self._report_lag()
-            if not records:
+            if not batch.records:
                 if not self._consumer.assignment():
                     idle_since = time.monotonic()  # idle only counts once we own partitions
                 elif (
@@ -186,38 +223,49 @@ class Aggregator:
                     and time.monotonic() - idle_since > idle_exit_seconds
                 ):
                     return
-                records = await self._next_batch()
+                batch = await self._parse(await self._next_batch())
                 continue
             idle_since = time.monotonic()
+            following = EMPTY
             async with self._lock:
                 with log_context(batch_id=uuid.uuid4().hex[:16]):
-                    writing = asyncio.create_task(self._process(records, stop))
+                    staged = asyncio.Event()
+                    writing = asyncio.create_task(self._process(batch, stop, staged))
                     try:
-                        following = await self._next_batch() if not stop.is_set() else {}
+                        await _first_of(staged, writing)
+                        if not stop.is_set():
+                            following = await self._parse(
+                                await self._next_batch(), slice_size=DECODE_SLICE
+                            )
                     finally:
                         outcome = await writing
                     if outcome is _Outcome.REWOUND:
                         self._rewind(
-                            {tp: batch for tp, batch in following.items() if tp not in records}
+                            {
+                                tp: records
+                                for tp, records in following.records.items()
+                                if tp not in batch.records
+                            }
                         )
-                        following = {}
+                        following = EMPTY
                     elif outcome is _Outcome.REFUSED:
                         # The group is rebalancing: committing the next batch too would only be
                         # refused again while the client rejoins. The new assignment reads from
                         # the committed offsets, so dropping it loses nothing.
-                        following = {}
+                        following = EMPTY
             # A rebalance may have run while the lock was held: records of partitions this
             # instance no longer owns are left to their new owner, who reads them again from the
             # group's committed offset.
-            owned = self._consumer.assignment()
-            records = {tp: batch for tp, batch in following.items() if tp in owned}
+            batch = following.owned_by(self._consumer.assignment())
 
     async def _next_batch(self) -> Records:
         """Records until the batch holds `batch_max_events` or `batch_max_ms` has passed.
 
         One fetch returns what the broker had buffered for this consumer (a few MiB); a batch
         made of several keeps the per-batch work of the rollups (one upsert per level, whatever
-        the size) from dominating when the input runs fast.
+        the size) from dominating when the input runs fast. Records are taken `FETCH_SLICE` at a
+        time with a turn of the event loop in between: the client parses them as it hands them
+        out, and a batch being written meanwhile needs the loop between its statements.
         """
         deadline = time.monotonic() + self.settings.batch_max_ms / 1000
         batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
@@ -228,7 +276,8 @@ class Aggregator:
                 break
             await self._resting.wake_rested(self._consumer)
             fetched = await self._consumer.getmany(
-                timeout_ms=remaining_ms, max_records=self.settings.batch_max_events - count
+                timeout_ms=remaining_ms,
+                max_records=min(FETCH_SLICE, self.settings.batch_max_events - count),
             )
             await self._resting.rest_caught_up(self._consumer)
             if not fetched:
@@ -236,13 +285,16 @@ class Aggregator:
             for tp, records in fetched.items():
                 batch.setdefault(tp, []).extend(records)
                 count += len(records)
+            await asyncio.sleep(0)
         return batch
 
-    async def _process(self, records: Records, stop: asyncio.Event) -> _Outcome:
-        """Write, dead-letter and commit one batch."""
+    async def _parse(self, records: Records, slice_size: int | None = None) -> _Batch:
+        """Decode and validate a batch; with `slice_size`, give the event loop a turn every
+        that many records (a batch being written meanwhile needs it between statements)."""
         parsed: list[_Parsed] = []
         dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         now = datetime.now(UTC)
+        done = 0
         for tp, batch in records.items():
             is_assets = tp.topic == self.assets_topic
             for record in batch:
@@ -257,12 +309,23 @@ class Aggregator:
                         )
                 except InvalidEvent as exc:
                     dead.append((record, str(exc)))
+                done += 1
+                if slice_size is not None and done % slice_size == 0:
+                    await asyncio.sleep(0)
+        return _Batch(records, parsed, dead)
+
+    async def _process(
+        self, batch: _Batch, stop: asyncio.Event, staged: asyncio.Event | None = None
+    ) -> _Outcome:
+        """Write, dead-letter and commit one batch; `staged` is set once the batch's rows are
+        with the database (or the write is over)."""
+        records, parsed, dead = batch.records, batch.parsed, list(batch.dead)
         events = [p.event for p in parsed if p.event is not None]
         assets = [p.asset for p in parsed if p.asset is not None]
         started = time.perf_counter()
         try:
             try:
-                await self._write(events, assets)
+                await self._write(events, assets, staged)
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
                 # Validation let through something the database refuses: find it, dead-letter
                 # it, and keep the partition moving.
@@ -271,6 +334,8 @@ class Aggregator:
                 events = [p.event for p in parsed if p.event is not None and not p.refused]
                 assets = [p.asset for p in parsed if p.asset is not None and not p.refused]
         except (psycopg.OperationalError, PoolTimeout) as exc:
+            if staged is not None:
+                staged.set()
             metrics.AGGREGATOR_DB_RETRIES.inc()
             self.stats.write_retries += 1
             log.warning("database unavailable (%s); batch rewound and retried", exc)
@@ -337,11 +402,20 @@ class Aggregator:
                 lag = max(0, end - committed)
                 metrics.AGGREGATOR_LAG.labels(tp.topic, str(tp.partition)).set(lag)
 
-    async def _write(self, events: list[AllocationEvent], assets: list[AssetCostEvent]) -> None:
+    async def _write(
+        self,
+        events: list[AllocationEvent],
+        assets: list[AssetCostEvent],
+        staged: asyncio.Event | None = None,
+    ) -> None:
         # One transaction for both kinds (each writer's own block nests as a savepoint).
-        async with self.pool.connection() as conn, conn.transaction():
-            await self._writer.write(conn, events)
-            await self._asset_writer.write(conn, assets)
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                await self._writer.write(conn, events, staged)
+                await self._asset_writer.write(conn, assets)
+        finally:
+            if staged is not None:
+                staged.set()
         if self._continuous is not None:  # after the commit, before the offsets
             await self._continuous.refresh(
                 self.pool, (e.window_start for e in events), (a.window_start for a in assets)

@@ -13,6 +13,7 @@ subtracted, the raw rows upserted. See docs/decisions/0007-hourly-from-raw.md.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -182,7 +183,11 @@ class BatchWriter:
     # (services/aggregator/continuous.py).
     rollup_levels: tuple[RollupLevel, ...] = LEVELS
 
-    async def write(self, conn: Conn, events: Sequence[AllocationEvent]) -> WriteResult:
+    async def write(
+        self, conn: Conn, events: Sequence[AllocationEvent], staged: asyncio.Event | None = None
+    ) -> WriteResult:
+        """`staged` is set once the rows are staged: what is left is the database's own work,
+        during which the caller may use the event loop (see consumer.Aggregator.run)."""
         rows = latest_per_key(events)
         if not rows:
             return WriteResult(0, 0)
@@ -207,6 +212,8 @@ class BatchWriter:
                 copy.set_types(_RAW_TYPES)
                 for event in rows:
                     await copy.write_row(_row(event))
+            if staged is not None:
+                staged.set()
             inserted = await self._insert_new(conn)
             replacing = inserted is None
             written = await self._replace(conn, window) if inserted is None else inserted
