@@ -175,12 +175,15 @@ class OpsSettings:
 
 @dataclass(frozen=True)
 class AggregatorSettings:
-    """Batch bounds: a batch closes at COSTPIPE_BATCH_MAX_EVENTS or COSTPIPE_BATCH_MAX_MS."""
+    """Batch bounds: a batch closes at COSTPIPE_BATCH_MAX_EVENTS or COSTPIPE_BATCH_MAX_MS.
+    COSTPIPE_COMMIT_INTERVAL_MS: while the aggregator is behind (full batches), how often at
+    most it commits offsets; a batch that catches up is committed at once (0: every batch)."""
 
     batch_max_events: int = 50000
     batch_max_ms: int = 500
     retry_backoff_seconds: float = 1.0
     lag_refresh_seconds: float = 1.0
+    commit_interval_ms: int = 5000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AggregatorSettings:
@@ -190,6 +193,7 @@ class AggregatorSettings:
             batch_max_ms=_int(env, "BATCH_MAX_MS", 500, minimum=1),
             retry_backoff_seconds=_float(env, "RETRY_BACKOFF_SECONDS", 1.0),
             lag_refresh_seconds=_float(env, "LAG_REFRESH_SECONDS", 1.0, 0.05),
+            commit_interval_ms=_int(env, "COMMIT_INTERVAL_MS", 5000, minimum=0),
         )
 
 
@@ -247,5 +251,6 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_LOG_FORMAT": "json or text (default: text on a terminal, json otherwise)",
     "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 50000)",
     "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
+    "COSTPIPE_COMMIT_INTERVAL_MS": "while behind, commit offsets at most this often (5000; 0 = every batch)",
     "COSTPIPE_LAG_REFRESH_SECONDS": "how often the aggregator asks the broker for end offsets (1)",
 }
