@@ -29,7 +29,7 @@ from services.aggregator.asset_writer import AssetBatchWriter
 from services.aggregator.continuous import ContinuousRollups
 from services.aggregator.resting import RestingPartitions
 from services.aggregator.validation import AssetEventValidator, EventValidator, InvalidEvent
-from services.aggregator.writer import BatchWriter
+from services.aggregator.writer import BatchWriter, StoredKeys
 from shared import metrics
 from shared.asset_events import AssetCostEvent
 from shared.db.pool import Pool
@@ -458,14 +458,30 @@ class Aggregator:
         assets: list[AssetCostEvent],
         staged: asyncio.Event | None = None,
     ) -> None:
-        # One transaction for both kinds (each writer's own block nests as a savepoint).
         try:
-            async with self.pool.connection() as conn, conn.transaction():
-                await self._writer.write(conn, events, staged)
-                await self._asset_writer.write(conn, assets)
+            try:
+                await self._write_once(events, assets, staged, general=False)
+            except StoredKeys:
+                # Some keys were stored already (a replay, a restatement): the all-new write
+                # was rolled back with its transaction; the general write handles them.
+                await self._write_once(events, assets, staged, general=True)
         finally:
             if staged is not None:
                 staged.set()
+
+    async def _write_once(
+        self,
+        events: list[AllocationEvent],
+        assets: list[AssetCostEvent],
+        staged: asyncio.Event | None,
+        *,
+        general: bool,
+    ) -> None:
+        # One transaction for both kinds (the allocation writer writes in it directly; the asset
+        # writer's own block nests as a savepoint).
+        async with self.pool.connection() as conn, conn.transaction():
+            await self._writer.write(conn, events, staged, general=general)
+            await self._asset_writer.write(conn, assets)
         if self._continuous is not None:  # after the commit, before the offsets
             await self._continuous.refresh(
                 self.pool, (e.window_start for e in events), (a.window_start for a in assets)

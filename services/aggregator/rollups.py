@@ -172,31 +172,42 @@ FILL_DELTA = sql.SQL(
 )
 
 
-def fill_grain(grain: DeltaGrain, *, from_stage: bool) -> sql.Composed:
-    """Group the batch's delta into `grain`: straight from the staged rows when they are all new
-    (each counts +1), else from the raw-level delta `alloc_delta`."""
+# The rows a batch has just inserted into the raw table, when all of its keys were new: its own
+# transaction's rows (`xmin`, parameter `xid`) in the hours it wrote (parameter `hours`, which
+# limits the read to those hours' rows through the time index).
+INSERTED_ROWS = sql.SQL(
+    "(SELECT * FROM allocation WHERE window_start = ANY(%(hours)s) AND xmin = %(xid)s::xid)"
+)
+
+
+def fill_grain(grain: DeltaGrain, *, source: str) -> sql.Composed:
+    """Group the batch's delta into `grain`: from the rows just inserted (`inserted`, each
+    counts +1; the statement takes the parameters of INSERTED_ROWS), or from the raw-level
+    delta `alloc_delta` (`delta`)."""
     dims = sql.SQL(", ").join(sql.Identifier(d) for d in grain.dimensions)
-    if from_stage:
+    if source == "inserted":
         money = [sql.SQL("sum({})").format(sql.Identifier(m)) for m in MONEY_MEASURES]
         usage = [sql.SQL("sum(" + e.format(t="") + ")") for e in USAGE_MEASURES.values()]
         sums = sql.SQL(", ").join([sql.SQL("count(*)"), *money, *usage])
-        source = sql.Identifier("alloc_stage")
-    else:
+        rows: sql.Composable = sql.SQL("{} AS inserted").format(INSERTED_ROWS)
+    elif source == "delta":
         sums = sql.SQL(", ").join(
             sql.SQL("sum({})").format(sql.Identifier(c)) for c in ("row_count", *MEASURES)
         )
-        source = sql.Identifier("alloc_delta")
+        rows = sql.Identifier("alloc_delta")
+    else:
+        raise ValueError(f"unknown grain source {source!r}")
     return sql.SQL(
         "INSERT INTO {table} (window_start, {dims}, row_count, {measures})"
         " SELECT time_bucket({interval}::interval, window_start), {dims}, {sums}"
-        " FROM {source} GROUP BY 1, {dims}"
+        " FROM {rows} GROUP BY 1, {dims}"
     ).format(
         table=sql.Identifier(grain.table),
         dims=dims,
         measures=_measures,
         interval=sql.Literal(grain.interval),
         sums=sums,
-        source=source,
+        rows=rows,
     )
 
 

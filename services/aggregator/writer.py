@@ -4,11 +4,12 @@ Writes are idempotent: an event that is already stored (same key, same or newer 
 changes nothing, so Kafka's at-least-once delivery still counts every allocation exactly once.
 A replayed older version of a row never overwrites a newer one.
 
-Most batches hold only allocation-hours never seen before. Those are inserted as they are, with
-no lookup of stored versions, and the staged rows are themselves the rollups' delta. Only when
-the insert meets a stored key (a replay after a restart, a restatement) is it rolled back to its
-savepoint and the batch written the general way: stale versions dropped, the rows replaced
-subtracted, the raw rows upserted. See docs/decisions/0007-hourly-from-raw.md.
+Most batches hold only allocation-hours never seen before. Those are copied straight into the
+raw table, with no staging table and no lookup of stored versions, and the rows inserted are
+themselves the rollups' delta. Only when the copy meets a stored key (a replay after a restart, a
+restatement) is the transaction rolled back and the batch written the general way: staged, stale
+versions dropped, the rows replaced subtracted, the raw rows upserted. See
+docs/decisions/0007-hourly-from-raw.md and 0009-direct-copy.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from psycopg import errors
+from psycopg.pq import TransactionStatus
 
 from services.aggregator.rollups import (
     CREATE_DELTA,
@@ -170,10 +172,34 @@ def latest_per_key(events: Iterable[AllocationEvent]) -> list[AllocationEvent]:
     return newest_per_key(events, lambda e: (e.cluster_id.int, e.name, e.window_start))
 
 
+class StoredKeys(Exception):
+    """A batch written as all-new rows met a stored key. Its transaction is void: whoever owns
+    the transaction rolls it back, then the batch is written again with `general=True`."""
+
+
 @dataclass(frozen=True)
 class WriteResult:
     rows_staged: int
     rows_written: int
+
+
+async def _copy(conn: Conn, table: str, rows: Sequence[AllocationEvent]) -> None:
+    async with conn.cursor().copy(
+        f"COPY {table} ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(_RAW_TYPES)
+        for event in rows:
+            await copy.write_row(_row(event))
+
+
+async def _transaction_xid(conn: Conn) -> str:
+    """The transaction's id as the raw rows' `xmin` holds it: the 64-bit id without its epoch.
+    Rows the transaction wrote outside any savepoint carry it (BatchWriter.write opens none)."""
+    cursor = await conn.execute("SELECT pg_current_xact_id()::text")
+    found = await cursor.fetchone()
+    if found is None:
+        raise RuntimeError("the database returned no transaction id")
+    return str(int(found[0]) % 2**32)
 
 
 class BatchWriter:
@@ -184,66 +210,89 @@ class BatchWriter:
     rollup_levels: tuple[RollupLevel, ...] = LEVELS
 
     async def write(
-        self, conn: Conn, events: Sequence[AllocationEvent], staged: asyncio.Event | None = None
+        self,
+        conn: Conn,
+        events: Sequence[AllocationEvent],
+        staged: asyncio.Event | None = None,
+        *,
+        general: bool = False,
     ) -> WriteResult:
-        """`staged` is set once the rows are staged: what is left is the database's own work,
-        during which the caller may use the event loop (see consumer.Aggregator.run)."""
+        """Write in the caller's transaction when there is one, else in a transaction of its own.
+
+        Unless `general`, the rows are first written as all new. If one of their keys is stored
+        already, that raises StoredKeys in the caller's transaction (which must be rolled back
+        and the call repeated with `general=True`: the failed copy leaves it unusable); in a
+        transaction of its own the writer does that itself. `staged` is set once the rows are
+        with the database: what is left is the database's own work, during which the caller may
+        use the event loop (see consumer.Aggregator.run)."""
         rows = latest_per_key(events)
         if not rows:
             return WriteResult(0, 0)
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            return await self._write(conn, rows, staged, general)
+        try:
+            async with conn.transaction():
+                return await self._write(conn, rows, staged, general)
+        except StoredKeys:
+            async with conn.transaction():
+                return await self._write(conn, rows, staged, True)
+
+    async def _write(
+        self,
+        conn: Conn,
+        rows: Sequence[AllocationEvent],
+        staged: asyncio.Event | None,
+        general: bool,
+    ) -> WriteResult:
+        # Room to group and sort a whole batch in memory: the default spills every large
+        # batch's rollup aggregation to temporary files.
+        await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        await self._dimensions(conn, rows)
+        if not general:
+            try:
+                await _copy(conn, "allocation", rows)
+            except errors.UniqueViolation as exc:
+                raise StoredKeys(str(exc)) from exc
+            if staged is not None:
+                staged.set()
+            if self.rollup_levels:
+                inserted = {
+                    "hours": sorted({e.window_start for e in rows}),
+                    "xid": await _transaction_xid(conn),
+                }
+                for create in CREATE_GRAINS:
+                    await conn.execute(create)
+                for grain in GRAINS:
+                    await conn.execute(
+                        fill_grain(grain, source="inserted"), inserted, prepare=False
+                    )
+                for level in self.rollup_levels:
+                    await conn.execute(apply_delta(level))
+            return WriteResult(len(rows), len(rows))
         # Planned with these values each time (never as a prepared, generic plan), so that only
         # the chunks between them are read.
         window = {
             "first": min(e.window_start for e in rows),
             "last": max(e.window_start for e in rows),
         }
-        async with conn.transaction():
-            # Room to group and sort a whole batch in memory: the default spills every large
-            # batch's rollup aggregation to temporary files.
-            await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-            await self._dimensions(conn, rows)
-            await conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS alloc_stage"
-                " (LIKE allocation INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-            )
-            async with conn.cursor().copy(
-                f"COPY alloc_stage ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(_RAW_TYPES)
-                for event in rows:
-                    await copy.write_row(_row(event))
-            if staged is not None:
-                staged.set()
-            inserted = await self._insert_new(conn)
-            replacing = inserted is None
-            written = await self._replace(conn, window) if inserted is None else inserted
-            if self.rollup_levels:
-                for create in CREATE_GRAINS:
-                    await conn.execute(create)
-                for grain in GRAINS:
-                    await conn.execute(fill_grain(grain, from_stage=not replacing))
-                for level in self.rollup_levels:
-                    await conn.execute(apply_delta(level))
-                    if replacing:  # only a replaced row can leave a rollup row empty
-                        await conn.execute(prune_empty(level), window, prepare=False)
+        await conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS alloc_stage"
+            " (LIKE allocation INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        await _copy(conn, "alloc_stage", rows)
+        if staged is not None:
+            staged.set()
+        written = await self._replace(conn, window)
+        if self.rollup_levels:
+            for create in CREATE_GRAINS:
+                await conn.execute(create)
+            for grain in GRAINS:
+                await conn.execute(fill_grain(grain, source="delta"))
+            for level in self.rollup_levels:
+                await conn.execute(apply_delta(level))
+                # Only a replaced row can leave a rollup row empty.
+                await conn.execute(prune_empty(level), window, prepare=False)
         return WriteResult(len(rows), written)
-
-    async def _insert_new(self, conn: Conn) -> int | None:
-        """Insert the staged rows if none of their keys is stored yet; None (and nothing
-        written) if one is.
-
-        Not sorted (a sort of the wide staged rows cost a fifth of the insert): only two
-        aggregators handed the same records, during a rebalance, insert the same new keys at
-        once, and they stage them in the same (stream) order; a deadlock between them anyway
-        is retried like any transaction the database aborts."""
-        try:
-            async with conn.transaction():
-                cursor = await conn.execute(
-                    f"INSERT INTO allocation ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM alloc_stage"
-                )
-        except errors.UniqueViolation:
-            return None
-        return cursor.rowcount
 
     async def _replace(self, conn: Conn, window: dict[str, datetime]) -> int:
         """The general write: drop staged versions older than the stored ones, compute the delta
