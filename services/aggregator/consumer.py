@@ -256,18 +256,17 @@ class Aggregator:
                     if outcome is _Outcome.WRITTEN and self._commit_due(following, stop):
                         outcome = await self._commit_written()
                     if outcome is _Outcome.REWOUND:
-                        self._rewind(
-                            {
-                                tp: records
-                                for tp, records in following.records.items()
-                                if tp not in batch.records
-                            }
-                        )
+                        # The batch goes back to its start, and so does everything fetched
+                        # meanwhile. Rewound again here, with no fetch running: a fetch made
+                        # after the write failed (or during its backoff) read records from where
+                        # the write had rewound them, and moved past them.
+                        self._rewind({**following.records, **batch.records})
                         following = EMPTY
                     elif outcome is _Outcome.REFUSED:
                         # The group is rebalancing: committing the next batch too would only be
-                        # refused again while the client rejoins. The new assignment reads from
-                        # the committed offsets, so dropping it loses nothing.
+                        # refused again while the client rejoins. It is dropped and its
+                        # partitions rewound; a new assignment reads from the committed offsets.
+                        self._rewind(following.records)
                         following = EMPTY
             # A rebalance may have run while the lock was held: records of partitions this
             # instance no longer owns are left to their new owner, who reads them again from the
@@ -505,8 +504,11 @@ class Aggregator:
         return refused
 
     def _rewind(self, records: Records) -> None:
+        """Seek each partition back to its first record here (those still assigned: a partition
+        that moved is read by its new owner from the group's committed offset)."""
+        owned = self._consumer.assignment()
         for tp, batch in records.items():
-            if batch:
+            if batch and tp in owned:
                 self._consumer.seek(tp, batch[0].offset)
 
     async def _replace_dead_letter_producer(self) -> None:
