@@ -180,34 +180,56 @@ INSERTED_ROWS = sql.SQL(
 )
 
 
-def fill_grain(grain: DeltaGrain, *, source: str) -> sql.Composed:
-    """Group the batch's delta into `grain`: from the rows just inserted (`inserted`, each
-    counts +1; the statement takes the parameters of INSERTED_ROWS), or from the raw-level
-    delta `alloc_delta` (`delta`)."""
-    dims = sql.SQL(", ").join(sql.Identifier(d) for d in grain.dimensions)
+def fill_grains(source: str) -> sql.Composed:
+    """Group the batch's delta into both grains in one pass over it (grouping sets): from the
+    rows just inserted (`inserted`, each counts +1; the statement takes the parameters of
+    INSERTED_ROWS), or from the raw-level delta `alloc_delta` (`delta`)."""
     if source == "inserted":
-        money = [sql.SQL("sum({})").format(sql.Identifier(m)) for m in MONEY_MEASURES]
-        usage = [sql.SQL("sum(" + e.format(t="") + ")") for e in USAGE_MEASURES.values()]
-        sums = sql.SQL(", ").join([sql.SQL("count(*)"), *money, *usage])
+        sums = [
+            sql.SQL("count(*) AS row_count"),
+            *(sql.SQL("sum({m}) AS {m}").format(m=sql.Identifier(m)) for m in MONEY_MEASURES),
+            *(
+                sql.SQL("sum(" + e.format(t="") + ") AS {}").format(sql.Identifier(name))
+                for name, e in USAGE_MEASURES.items()
+            ),
+        ]
         rows: sql.Composable = sql.SQL("{} AS inserted").format(INSERTED_ROWS)
     elif source == "delta":
-        sums = sql.SQL(", ").join(
-            sql.SQL("sum({})").format(sql.Identifier(c)) for c in ("row_count", *MEASURES)
-        )
+        sums = [
+            sql.SQL("sum({c}) AS {c}").format(c=sql.Identifier(c)) for c in ("row_count", *MEASURES)
+        ]
         rows = sql.Identifier("alloc_delta")
     else:
         raise ValueError(f"unknown grain source {source!r}")
+    daily, groups = DAILY_GRAIN, GROUP_GRAIN
+    day = sql.SQL("time_bucket({}::interval, window_start)").format(sql.Literal(daily.interval))
+    hour = sql.SQL("time_bucket({}::interval, window_start)").format(sql.Literal(groups.interval))
+
+    def names(dimensions: tuple[str, ...]) -> sql.Composable:
+        return sql.SQL(", ").join(sql.Identifier(d) for d in dimensions)
+
     return sql.SQL(
-        "INSERT INTO {table} (window_start, {dims}, row_count, {measures})"
-        " SELECT time_bucket({interval}::interval, window_start), {dims}, {sums}"
-        " FROM {rows} GROUP BY 1, {dims}"
+        "WITH grouped AS ("
+        " SELECT {day} AS day, {hour} AS hour, {dims}, GROUPING({hour}) AS in_daily,"
+        " {sums}"
+        " FROM {rows} GROUP BY GROUPING SETS (({day}, {dims}), ({hour}, {group_dims}))"
+        "), daily AS ("
+        " INSERT INTO {daily} (window_start, {dims}, row_count, {measures})"
+        " SELECT day, {dims}, {measure_columns} FROM grouped WHERE in_daily = 1"
+        ")"
+        " INSERT INTO {groups} (window_start, {group_dims}, row_count, {measures})"
+        " SELECT hour, {group_dims}, {measure_columns} FROM grouped WHERE in_daily = 0"
     ).format(
-        table=sql.Identifier(grain.table),
-        dims=dims,
-        measures=_measures,
-        interval=sql.Literal(grain.interval),
-        sums=sums,
+        day=day,
+        hour=hour,
+        dims=names(daily.dimensions),
+        group_dims=names(groups.dimensions),
+        sums=sql.SQL(", ").join(sums),
         rows=rows,
+        daily=sql.Identifier(daily.table),
+        groups=sql.Identifier(groups.table),
+        measures=_measures,
+        measure_columns=sql.SQL(", ").join(sql.Identifier(c) for c in ("row_count", *MEASURES)),
     )
 
 

@@ -28,11 +28,10 @@ from services.aggregator.rollups import (
     CREATE_DELTA,
     CREATE_GRAINS,
     FILL_DELTA,
-    GRAINS,
     LEVELS,
     RollupLevel,
     apply_delta,
-    fill_grain,
+    fill_grains,
     prune_empty,
 )
 from shared.db.pool import Conn
@@ -262,10 +261,7 @@ class BatchWriter:
                 }
                 for create in CREATE_GRAINS:
                     await conn.execute(create)
-                for grain in GRAINS:
-                    await conn.execute(
-                        fill_grain(grain, source="inserted"), inserted, prepare=False
-                    )
+                await conn.execute(fill_grains("inserted"), inserted, prepare=False)
                 for level in self.rollup_levels:
                     await conn.execute(apply_delta(level))
             return WriteResult(len(rows), len(rows))
@@ -286,8 +282,7 @@ class BatchWriter:
         if self.rollup_levels:
             for create in CREATE_GRAINS:
                 await conn.execute(create)
-            for grain in GRAINS:
-                await conn.execute(fill_grain(grain, source="delta"))
+            await conn.execute(fill_grains("delta"))
             for level in self.rollup_levels:
                 await conn.execute(apply_delta(level))
                 # Only a replaced row can leave a rollup row empty.
