@@ -27,6 +27,7 @@ from psycopg_pool import PoolTimeout
 
 from services.aggregator.asset_writer import AssetBatchWriter
 from services.aggregator.continuous import ContinuousRollups
+from services.aggregator.memory import PeriodicCollection
 from services.aggregator.resting import RestingPartitions
 from services.aggregator.validation import AssetEventValidator, EventValidator, InvalidEvent
 from services.aggregator.writer import BatchWriter, StoredKeys
@@ -149,6 +150,7 @@ class Aggregator:
         self._committed_at = -math.inf
         self._lag_checked = 0.0
         self._resting = RestingPartitions(settings.batch_max_ms / 1000)
+        self._collection = PeriodicCollection()
         self._validator = EventValidator()
         self._writer = BatchWriter()
         self._asset_validator = AssetEventValidator()
@@ -226,6 +228,7 @@ class Aggregator:
         batch = await self._parse(await self._next_batch())
         while not stop.is_set():
             await self._report_lag()
+            self._collection.collect_if_due()  # between batches: nothing of one is half done
             if not batch.records:
                 if self._written:  # caught up: what is written is committed now
                     async with self._lock:
