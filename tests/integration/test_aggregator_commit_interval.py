@@ -8,22 +8,14 @@ database already, and a replay of them would change nothing (the fault tests cov
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 
 import pytest
 
 from services.aggregator.consumer import Aggregator, AggregatorStats
 from shared.db.pool import make_pool
 from shared.kafka import ensure_topics
-from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings
-from tests.support.aggregator_helpers import (
-    assert_database_matches,
-    committed_offsets,
-    produce,
-    synthetic_stream,
-    total,
-)
+from shared.settings import AggregatorSettings, DatabaseSettings
+from tests.support import aggregator_helpers as helpers
 from tests.support.services import Services
 
 pytestmark = pytest.mark.integration
@@ -35,13 +27,7 @@ def _drain_backlog(
     services: Services, database_url: str, commit_interval_ms: int, seed: int
 ) -> AggregatorStats:
     """Produce a backlog of several full batches, then let one aggregator read it to its end."""
-    run_id = uuid.uuid4().hex[:10]
-    kafka = KafkaSettings(
-        bootstrap=services.kafka_bootstrap,
-        partitions=PARTITIONS,
-        consumer_group=f"interval-{run_id}",
-        topic_prefix=f"interval-{run_id}.",
-    )
+    kafka = helpers.run_scoped_kafka(services.kafka_bootstrap, "interval", PARTITIONS)
     settings = AggregatorSettings(
         batch_max_events=250,
         batch_max_ms=2000,
@@ -49,29 +35,18 @@ def _drain_backlog(
         commit_interval_ms=commit_interval_ms,
     )
     database = DatabaseSettings(url=database_url, pool_min=1, pool_max=2)
-    events, records = synthetic_stream(2500, seed=seed)
+    events, records = helpers.synthetic_stream(2500, seed=seed)
 
     async def scenario() -> AggregatorStats:
         await ensure_topics(kafka)
-        await produce(kafka.bootstrap, kafka.allocations_topic, records)
+        await helpers.produce(kafka.bootstrap, kafka.allocations_topic, records)
         stop = asyncio.Event()
         async with make_pool(database, "aggregator-interval") as pool:
             aggregator = Aggregator(kafka, settings, pool)
             await aggregator.start()
             running = asyncio.create_task(aggregator.run(stop))
             try:
-                deadline = time.monotonic() + 120
-                while True:
-                    if running.done():
-                        running.result()
-                        raise AssertionError("the aggregator returned")
-                    offsets = await committed_offsets(
-                        kafka.bootstrap, kafka.consumer_group, kafka.allocations_topic, PARTITIONS
-                    )
-                    if total(offsets) >= len(records):
-                        break
-                    assert time.monotonic() < deadline, f"committed {offsets} of {len(records)}"
-                    await asyncio.sleep(0.1)
+                await helpers.until_committed(kafka, len(records), running, 120)
             finally:
                 stop.set()
                 await asyncio.wait_for(running, 30)
@@ -80,7 +55,7 @@ def _drain_backlog(
 
     stats = asyncio.run(scenario())
     assert stats.events == len(events)
-    assert_database_matches(database_url, events)
+    helpers.assert_database_matches(database_url, events)
     return stats
 
 
@@ -88,8 +63,9 @@ def test_behind_commits_wait_for_the_interval_and_catching_up_commits(
     services: Services, database_url: str
 ) -> None:
     stats = _drain_backlog(services, database_url, commit_interval_ms=600_000, seed=41)
-    # Ten full batches: the first is committed (no commit yet), the others wait for the one that
-    # catches up (a fetch shorter than a batch can end the wait early, never more than twice).
+    # Ten full batches: the first is committed (there was no commit yet), the others wait for
+    # the one that catches up (a fetch shorter than a batch can end the wait early, never more
+    # than twice).
     assert stats.batches >= 10
     assert 2 <= stats.commits <= 4
 

@@ -36,6 +36,7 @@ from tests.support.aggregator_helpers import (
     end_offsets,
     produce,
     read_topic,
+    run_scoped_kafka,
     run_until_caught_up,
     total,
     truncate_pipeline_tables,
@@ -256,13 +257,7 @@ async def _assert_dead_letters(stream: Stream, kafka: KafkaSettings) -> None:
 
 
 def check_stream(stream: Stream, services: Services, database_url: str) -> None:
-    run_id = uuid.uuid4().hex[:10]
-    kafka = KafkaSettings(
-        bootstrap=services.kafka_bootstrap,
-        partitions=PARTITIONS,
-        consumer_group=f"prop-{run_id}",
-        topic_prefix=f"prop-{run_id}.",
-    )
+    kafka = run_scoped_kafka(services.kafka_bootstrap, "prop", PARTITIONS)
     written = asyncio.run(_feed(stream, kafka, database_url))
     assert written == len(stream.events)
     rows = assert_database_matches(database_url, stream.events)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -17,13 +16,13 @@ import pytest
 from services.aggregator.consumer import Aggregator
 from shared.db.pool import make_pool
 from shared.kafka import ensure_topics
-from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings
+from shared.settings import AggregatorSettings, DatabaseSettings
 from tests.support.aggregator_helpers import (
     assert_database_matches,
-    committed_offsets,
     produce,
+    run_scoped_kafka,
     synthetic_stream,
-    total,
+    until_committed,
 )
 from tests.support.services import Services
 
@@ -40,13 +39,7 @@ async def _until(condition: Callable[[], Awaitable[bool]], seconds: float, what:
 def test_idle_partitions_rest_and_wake_for_new_records(
     services: Services, database_url: str
 ) -> None:
-    run_id = uuid.uuid4().hex[:10]
-    kafka = KafkaSettings(
-        bootstrap=services.kafka_bootstrap,
-        partitions=3,
-        consumer_group=f"rest-{run_id}",
-        topic_prefix=f"rest-{run_id}.",
-    )
+    kafka = run_scoped_kafka(services.kafka_bootstrap, "rest", 3)
     settings = AggregatorSettings(batch_max_events=500, batch_max_ms=300, retry_backoff_seconds=0.2)
     database = DatabaseSettings(url=database_url, pool_min=1, pool_max=2)
     first_events, first_records = synthetic_stream(600, seed=21)
@@ -61,15 +54,6 @@ def test_idle_partitions_rest_and_wake_for_new_records(
             aggregator = Aggregator(kafka, settings, pool)
             await aggregator.start()
             running = asyncio.create_task(aggregator.run(stop))
-
-            async def committed_at_least(count: int) -> bool:
-                if running.done():
-                    running.result()
-                    raise AssertionError("the aggregator returned")
-                offsets = await committed_offsets(
-                    kafka.bootstrap, kafka.consumer_group, kafka.allocations_topic, 3
-                )
-                return total(offsets) >= count
 
             async def all_owned_rest() -> bool:
                 owned = aggregator.assignment()
@@ -93,15 +77,11 @@ def test_idle_partitions_rest_and_wake_for_new_records(
                 await _until(all_owned_rest, 60, "the idle partitions never rested")
                 await stay_rested(4)
                 await produce(kafka.bootstrap, kafka.allocations_topic, first_records)
-                await _until(lambda: committed_at_least(len(first_records)), 60, "first stream")
+                await until_committed(kafka, len(first_records), running, 60)
                 # Read to their end again: they rest again, and wake for the next records.
                 await _until(all_owned_rest, 30, "the partitions did not rest once caught up")
                 await produce(kafka.bootstrap, kafka.allocations_topic, second_records)
-                await _until(
-                    lambda: committed_at_least(len(first_records) + len(second_records)),
-                    60,
-                    "second stream",
-                )
+                await until_committed(kafka, len(first_records) + len(second_records), running, 60)
             finally:
                 stop.set()
                 await asyncio.wait_for(running, 30)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import pytest
 
@@ -28,6 +27,7 @@ from tests.support.aggregator_helpers import (
     assert_database_matches,
     committed_offsets,
     produce,
+    run_scoped_kafka,
     synthetic_stream,
     total,
 )
@@ -86,13 +86,7 @@ async def _two_instances(
 def test_two_instances_side_by_side_count_every_event_once(
     services: Services, database_url: str
 ) -> None:
-    run_id = uuid.uuid4().hex[:10]
-    kafka = KafkaSettings(
-        bootstrap=services.kafka_bootstrap,
-        partitions=6,
-        consumer_group=f"side-{run_id}",
-        topic_prefix=f"side-{run_id}.",
-    )
+    kafka = run_scoped_kafka(services.kafka_bootstrap, "side", 6)
     events, records = synthetic_stream(4000, seed=11)
 
     async def feed() -> tuple[int, int]:

@@ -362,6 +362,37 @@ def total(offsets: Mapping[TopicPartition, int]) -> int:
     return sum(offsets.values())
 
 
+def run_scoped_kafka(bootstrap: str, name: str, partitions: int) -> KafkaSettings:
+    """Topics and a consumer group of one test run's own (`name`-<random id>), so runs on the
+    shared broker never read each other's records or offsets."""
+    run_id = uuid.uuid4().hex[:10]
+    return KafkaSettings(
+        bootstrap=bootstrap,
+        partitions=partitions,
+        consumer_group=f"{name}-{run_id}",
+        topic_prefix=f"{name}-{run_id}.",
+    )
+
+
+async def until_committed(
+    kafka: KafkaSettings, count: int, running: asyncio.Task[None], seconds: float
+) -> None:
+    """Wait until the group has committed `count` allocation records; fail if the aggregator
+    task `running` ends first, or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if running.done():
+            running.result()
+            raise AssertionError("the aggregator returned")
+        offsets = await committed_offsets(
+            kafka.bootstrap, kafka.consumer_group, kafka.allocations_topic, kafka.partitions
+        )
+        if total(offsets) >= count:
+            return
+        assert time.monotonic() < deadline, f"committed {offsets}, expected {count} in all"
+        await asyncio.sleep(0.05)
+
+
 async def read_topic(
     bootstrap: str, topic: str, expected: int, wait_seconds: float = 20.0
 ) -> list[tuple[bytes | None, dict[str, bytes]]]:
