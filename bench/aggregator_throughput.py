@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +44,7 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.process_cpu import process_seconds
 from bench.servers import Servers, bench_servers
 from services.aggregator.writer import RAW_LAYOUT
 from services.collector.producer import EventProducer
@@ -218,6 +220,27 @@ def _lag_report(
     }
 
 
+def _cpu_report(
+    servers: Servers,
+    before: dict[str, float],
+    processes: list[subprocess.Popen[bytes]],
+    events: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """CPU seconds of each process over the drain (the aggregator's start-up included), and per
+    event; the servers' only when this run started them."""
+    used = {"aggregator": sum(process_seconds(p.pid) for p in processes)}
+    if servers.cpu is not None:
+        after = servers.cpu()
+        used.update({name: after[name] - before.get(name, 0.0) for name in after})
+    return {
+        "wall_seconds": round(seconds, 3),
+        "cores": os.cpu_count(),
+        "seconds": {name: round(value, 2) for name, value in used.items()},
+        "us_per_event": {name: round(value / events * 1e6, 1) for name, value in used.items()},
+    }
+
+
 def _check(database_url: str, events: list[AllocationEvent]) -> dict[str, Any]:
     expected_cost = sum(e.cost for e in events)
     expected_rows = len({(e.cluster_id, e.name, e.window_start) for e in events})
@@ -272,12 +295,14 @@ def measure_pipeline(
 
         logs = [log_dir / f"aggregator-{run_id}-{n}.log" for n in range(instances)]
         with CommitWatch(kafka) as watch:
+            servers_before = servers.cpu() if servers.cpu else {}
             started = time.monotonic()
             processes = [stack.enter_context(aggregator_process(env, log)) for log in logs]
             _, first_at, committed_first = watch.wait(
                 len(events), list(zip(processes, logs, strict=True)), 3600, poll_seconds=0.05
             )
             seconds = time.monotonic() - started
+            cpu = _cpu_report(servers, servers_before, processes, len(events), seconds)
         if first_at is None:
             raise RuntimeError("the group had committed offsets before the aggregator started")
         first_commit = first_at - started
@@ -306,6 +331,7 @@ def measure_pipeline(
         # (interpreter, imports, joining the consumer group) that `events_per_s` includes.
         "first_commit_seconds": round(first_commit, 3),
         "steady_events_per_s": round(steady),
+        "cpu": cpu,
         "lag": {
             "offered_events_per_s": round(offered_rate),
             "offered_events": offered,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.process_cpu import postmaster_pid, tree_seconds
 from shared.localservices.kafka import LocalKafka
 from shared.localservices.timescale import LocalTimescale
 
@@ -24,6 +25,9 @@ class Servers:
     database: str
     kafka: str
     how: str
+    # CPU seconds used so far by each server the run started ({"broker": .., "database": ..});
+    # None for configured servers, whose processes the run cannot see.
+    cpu: Callable[[], dict[str, float]] | None = None
 
 
 @contextmanager
@@ -39,8 +43,18 @@ def bench_servers(*, durable: bool) -> Iterator[Servers]:
     timescale = LocalTimescale(root / "pg", durable=durable)
     broker = LocalKafka(root / "kafka")
     how = "local processes (durable database)" if durable else "local processes"
+
+    def cpu() -> dict[str, float]:
+        found: dict[str, float] = {}
+        if broker.pid is not None:
+            found["broker"] = tree_seconds(broker.pid)
+        postmaster = postmaster_pid(timescale.data_dir)
+        if postmaster is not None:
+            found["database"] = tree_seconds(postmaster)
+        return found
+
     try:
-        yield Servers(timescale.start(), broker.start(), how)
+        yield Servers(timescale.start(), broker.start(), how, cpu)
     finally:
         broker.stop()
         timescale.destroy()
