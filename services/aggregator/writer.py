@@ -27,6 +27,7 @@ from psycopg.pq import TransactionStatus
 from services.aggregator.rollups import (
     CREATE_DELTA,
     CREATE_GRAINS,
+    DAILY_GRAIN,
     FILL_DELTA,
     LEVELS,
     RollupLevel,
@@ -201,6 +202,20 @@ async def _transaction_xid(conn: Conn) -> str:
     return str(int(found[0]) % 2**32)
 
 
+async def _check_grains_saw(conn: Conn, rows: int) -> None:
+    """Refuse to add a delta that missed rows. The grains find the inserted rows by the
+    transaction's id; rows written inside a savepoint carry another one (a caller that wrapped
+    the write in a nested transaction), and the rollups would silently lose them."""
+    cursor = await conn.execute(f"SELECT coalesce(sum(row_count), 0) FROM {DAILY_GRAIN.table}")
+    found = await cursor.fetchone()
+    counted = int(found[0]) if found is not None else 0
+    if counted != rows:
+        raise RuntimeError(
+            f"the rollup delta counts {counted} of the {rows} rows just inserted: the batch was"
+            " not written at the top level of its transaction"
+        )
+
+
 class BatchWriter:
     """Writes batches of events into the raw hypertable and the managed rollups."""
 
@@ -262,6 +277,7 @@ class BatchWriter:
                 for create in CREATE_GRAINS:
                     await conn.execute(create)
                 await conn.execute(fill_grains("inserted"), inserted, prepare=False)
+                await _check_grains_saw(conn, len(rows))
                 for level in self.rollup_levels:
                     await conn.execute(apply_delta(level))
             return WriteResult(len(rows), len(rows))
