@@ -216,9 +216,8 @@ class Aggregator:
         `idle_exit_seconds` without records when given (for one-shot runs).
 
         Batches are pipelined: once the current batch's rows are with the database (staged),
-        the next batch is fetched and decoded while the database runs the current one's raw
-        insert and rollup upserts, so the Python work and the database work overlap instead of
-        taking turns. The decoding waits for the staging because both are Python work on the one
+        the next batch is fetched and decoded while the database runs the current one's rollup
+        statements, so the Python work and the database work overlap instead of taking turns. The decoding waits for the staging because both are Python work on the one
         thread: decoding during the staging only delays the database's start. Nothing of the
         next batch is written or committed before the current batch is, and it is dropped (and
         its partitions rewound) if the current batch is rewound."""
@@ -230,9 +229,7 @@ class Aggregator:
             await self._report_lag()
             self._collection.collect_if_due()  # between batches: nothing of one is half done
             if not batch.records:
-                if self._written:  # caught up: what is written is committed now
-                    async with self._lock:
-                        await self._commit_written()
+                await self._commit_pending()  # caught up: what is written is committed now
                 if not self._consumer.assignment():
                     idle_since = time.monotonic()  # idle only counts once we own partitions
                 elif (
@@ -275,9 +272,7 @@ class Aggregator:
             # instance no longer owns are left to their new owner, who reads them again from the
             # group's committed offset.
             batch = following.owned_by(self._consumer.assignment())
-        if self._written:  # stopping: what is written is committed
-            async with self._lock:
-                await self._commit_written()
+        await self._commit_pending()  # stopping: what is written is committed
 
     async def _next_batch(self) -> Records:
         """Records until the batch holds `batch_max_events` or `batch_max_ms` has passed.
@@ -338,8 +333,8 @@ class Aggregator:
     async def _process(
         self, batch: _Batch, stop: asyncio.Event, staged: asyncio.Event | None = None
     ) -> _Outcome:
-        """Write, dead-letter and commit one batch; `staged` is set once the batch's rows are
-        with the database (or the write is over)."""
+        """Write and dead-letter one batch, whose offsets then wait for `_commit_written`;
+        `staged` is set once the batch's rows are with the database (or the write is over)."""
         records, parsed, dead = batch.records, batch.parsed, list(batch.dead)
         events = [p.event for p in parsed if p.event is not None]
         assets = [p.asset for p in parsed if p.asset is not None]
@@ -355,8 +350,6 @@ class Aggregator:
                 events = [p.event for p in parsed if p.event is not None and not p.refused]
                 assets = [p.asset for p in parsed if p.asset is not None and not p.refused]
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            if staged is not None:
-                staged.set()
             metrics.AGGREGATOR_DB_RETRIES.inc()
             self.stats.write_retries += 1
             log.warning("database unavailable (%s); batch rewound and retried", exc)
@@ -399,6 +392,12 @@ class Aggregator:
         interval = self.settings.commit_interval_ms / 1000
         behind = sum(map(len, following.records.values())) >= self.settings.batch_max_events
         return not behind or stop.is_set() or time.monotonic() - self._committed_at >= interval
+
+    async def _commit_pending(self) -> None:
+        """Commit what is written, if anything, between batches."""
+        if self._written:
+            async with self._lock:
+                await self._commit_written()
 
     async def _commit_written(self) -> _Outcome:
         """Commit the offsets of the batches written since the last commit (the caller holds
