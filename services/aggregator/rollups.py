@@ -1,9 +1,10 @@
 """The rollup levels and the SQL that keeps `managed` rollups equal to the GROUP BY of raw rows.
 
-Each batch stages its rows and adds their delta (new rows +1, the rows they replace -1) to every
-level in the same transaction as the raw write. The delta is first grouped twice, into a daily
-grain by every dimension and an hourly grain by cluster and node group, and each level is summed
-from the smaller of the two that serves it: a batch's rows are scanned twice, not once per level.
+Each batch adds its delta (new rows +1, the rows they replace -1) to every level in the same
+transaction as the raw write. The delta is first grouped into two grains in one pass (grouping
+sets): a daily grain by every dimension and an hourly grain by cluster and node group; each level
+is summed from the smaller of the two that serves it, so a batch's rows are read once, not once
+per level.
 Rows are ordered by key before each upsert so concurrent aggregators lock rollup rows in the same
 order (no deadlocks).
 """
