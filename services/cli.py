@@ -80,7 +80,8 @@ def _cmd_replay_dead_letters(args: argparse.Namespace) -> int:
 
 def _cmd_collector(args: argparse.Namespace) -> int:
     from services.collector.config import load_config
-    from services.runtime import collector_service, stop_on_signals
+    from services.collector.service import collector_service
+    from services.runtime import stop_on_signals
     from shared.settings import DatabaseSettings, KafkaSettings, OpsSettings
 
     database, kafka, config = DatabaseSettings.from_env(), KafkaSettings.from_env(), load_config()
@@ -107,7 +108,8 @@ def _cmd_collector(args: argparse.Namespace) -> int:
 
 
 def _cmd_aggregator(args: argparse.Namespace) -> int:
-    from services.runtime import aggregator_service, stop_on_signals
+    from services.aggregator.service import aggregator_service
+    from services.runtime import stop_on_signals
     from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings, OpsSettings
 
     database, kafka = DatabaseSettings.from_env(), KafkaSettings.from_env()
@@ -129,7 +131,8 @@ def _cmd_aggregator(args: argparse.Namespace) -> int:
 
 
 def _cmd_api(args: argparse.Namespace) -> int:
-    from services.runtime import api_service, stop_on_signals
+    from services.api.service import api_service
+    from services.runtime import stop_on_signals
     from shared.settings import ApiSettings, DatabaseSettings, KafkaSettings
 
     database, api = DatabaseSettings.from_env(), ApiSettings.from_env()

@@ -18,12 +18,15 @@ from pathlib import Path
 
 import psycopg
 
+from services.aggregator.service import aggregator_service
+from services.api.service import api_service
 from services.collector.config import (
     CollectorConfig,
     load_config,
     parse_config,
 )
-from services.runtime import aggregator_service, api_service, collector_service, stop_on_signals
+from services.collector.service import collector_service
+from services.runtime import stop_on_signals
 from shared.apikeys import ALL_SCOPES, create_key
 from shared.db.migrations import migrate
 from shared.localservices.kafka import LocalKafka
