@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from typing import TypeAlias
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -40,7 +41,8 @@ from shared.settings import AggregatorSettings, KafkaSettings
 
 log = logging.getLogger(__name__)
 
-Records = Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+Records = Mapping[TopicPartition, list[Record]]
 
 
 @dataclass
@@ -86,35 +88,39 @@ class _Outcome(Enum):
 
 
 @dataclass
-class _Parsed:
-    """A valid record and its event, kept together in case the database refuses it."""
-
-    record: ConsumerRecord[bytes, bytes]
-    event: AllocationEvent | None
-    asset: AssetCostEvent | None
-    refused: bool = False
-
-
-@dataclass
 class _Batch:
-    """Fetched records, decoded: the valid ones with their events, the others with a reason."""
+    """Fetched records, decoded: the valid ones beside their events (one list per kind, the
+    record at the same index as its event, kept in case the database refuses the event), the
+    others with a reason."""
 
     records: Records
-    parsed: list[_Parsed]
-    dead: list[tuple[ConsumerRecord[bytes, bytes], str]]
+    events: list[AllocationEvent]
+    event_records: list[Record]
+    assets: list[AssetCostEvent]
+    asset_records: list[Record]
+    dead: list[tuple[Record, str]]
 
     def owned_by(self, owned: set[TopicPartition]) -> _Batch:
         """The part of the batch from partitions still `owned` (all of it, without a rebalance)."""
         if owned.issuperset(self.records):
             return self
+
+        def kept(record: Record) -> bool:
+            return TopicPartition(record.topic, record.partition) in owned
+
+        events = [(r, e) for r, e in zip(self.event_records, self.events, strict=True) if kept(r)]
+        assets = [(r, a) for r, a in zip(self.asset_records, self.assets, strict=True) if kept(r)]
         return _Batch(
             {tp: batch for tp, batch in self.records.items() if tp in owned},
-            [p for p in self.parsed if TopicPartition(p.record.topic, p.record.partition) in owned],
-            [d for d in self.dead if TopicPartition(d[0].topic, d[0].partition) in owned],
+            [e for _, e in events],
+            [r for r, _ in events],
+            [a for _, a in assets],
+            [r for r, _ in assets],
+            [d for d in self.dead if kept(d[0])],
         )
 
 
-EMPTY = _Batch({}, [], [])
+EMPTY = _Batch({}, [], [], [], [], [])
 # Records decoded between two turns of the event loop while a batch is being written: the write's
 # next statement waits at most this long for the loop (about 10 ms).
 DECODE_SLICE = 1000
@@ -284,7 +290,7 @@ class Aggregator:
         out, and a batch being written meanwhile needs the loop between its statements.
         """
         deadline = time.monotonic() + self.settings.batch_max_ms / 1000
-        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+        batch: dict[TopicPartition, list[Record]] = {}
         count = 0
         while count < self.settings.batch_max_events:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
@@ -307,8 +313,11 @@ class Aggregator:
     async def _parse(self, records: Records, slice_size: int | None = None) -> _Batch:
         """Decode and validate a batch; with `slice_size`, give the event loop a turn every
         that many records (a batch being written meanwhile needs it between statements)."""
-        parsed: list[_Parsed] = []
-        dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        events: list[AllocationEvent] = []
+        event_records: list[Record] = []
+        assets: list[AssetCostEvent] = []
+        asset_records: list[Record] = []
+        dead: list[tuple[Record, str]] = []
         now = datetime.now(UTC)
         done = 0
         for tp, batch in records.items():
@@ -316,39 +325,37 @@ class Aggregator:
             for record in batch:
                 try:
                     if is_assets:
-                        parsed.append(
-                            _Parsed(record, None, self._asset_validator.parse(record.value, now))
-                        )
+                        assets.append(self._asset_validator.parse(record.value, now))
+                        asset_records.append(record)
                     else:
-                        parsed.append(
-                            _Parsed(record, self._validator.parse(record.value, now), None)
-                        )
+                        events.append(self._validator.parse(record.value, now))
+                        event_records.append(record)
                 except InvalidEvent as exc:
                     dead.append((record, str(exc)))
                 done += 1
                 if slice_size is not None and done % slice_size == 0:
                     await asyncio.sleep(0)
-        return _Batch(records, parsed, dead)
+        return _Batch(records, events, event_records, assets, asset_records, dead)
 
     async def _process(
         self, batch: _Batch, stop: asyncio.Event, staged: asyncio.Event | None = None
     ) -> _Outcome:
         """Write and dead-letter one batch, whose offsets then wait for `_commit_written`;
         `staged` is set once the batch's rows are with the database (or the write is over)."""
-        records, parsed, dead = batch.records, batch.parsed, list(batch.dead)
-        events = [p.event for p in parsed if p.event is not None]
-        assets = [p.asset for p in parsed if p.asset is not None]
+        records, dead = batch.records, list(batch.dead)
+        written_events, written_assets = len(batch.events), len(batch.assets)
         started = time.perf_counter()
         try:
             try:
-                await self._write(events, assets, staged)
+                await self._write(batch.events, batch.assets, staged)
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
                 # Validation let through something the database refuses: find it, dead-letter
                 # it, and keep the partition moving.
                 log.warning("batch refused by the database (%s); writing it record by record", exc)
-                dead.extend(await self._write_one_by_one(parsed))
-                events = [p.event for p in parsed if p.event is not None and not p.refused]
-                assets = [p.asset for p in parsed if p.asset is not None and not p.refused]
+                refused_events, refused_assets = await self._write_one_by_one(batch)
+                dead.extend(refused_events + refused_assets)
+                written_events -= len(refused_events)
+                written_assets -= len(refused_assets)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             metrics.AGGREGATOR_DB_RETRIES.inc()
             self.stats.write_retries += 1
@@ -373,12 +380,12 @@ class Aggregator:
         offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
         self._written.update(offsets)
         self.stats.batches += 1
-        self.stats.events += len(events)
-        self.stats.asset_events += len(assets)
-        metrics.AGGREGATOR_EVENTS.labels("allocation").inc(len(events))
-        metrics.AGGREGATOR_EVENTS.labels("asset").inc(len(assets))
-        metrics.AGGREGATOR_BATCH_SIZE.observe(len(events) + len(assets) + len(dead))
-        log.debug("batch of %d events written: %s", len(events), offsets)
+        self.stats.events += written_events
+        self.stats.asset_events += written_assets
+        metrics.AGGREGATOR_EVENTS.labels("allocation").inc(written_events)
+        metrics.AGGREGATOR_EVENTS.labels("asset").inc(written_assets)
+        metrics.AGGREGATOR_BATCH_SIZE.observe(written_events + written_assets + len(dead))
+        log.debug("batch of %d events written: %s", written_events, offsets)
         return _Outcome.WRITTEN
 
     def _commit_due(self, following: _Batch, stop: asyncio.Event) -> bool:
@@ -489,21 +496,32 @@ class Aggregator:
             )
 
     async def _write_one_by_one(
-        self, parsed: list[_Parsed]
-    ) -> list[tuple[ConsumerRecord[bytes, bytes], str]]:
-        """Each record in a transaction of its own, in stream order (so later versions still
-        win); the ones the database refuses are returned for the dead-letter topic."""
-        refused: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-        for item in parsed:
-            try:
-                await self._write(
-                    [item.event] if item.event is not None else [],
-                    [item.asset] if item.asset is not None else [],
-                )
-            except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                item.refused = True
-                refused.append((item.record, f"refused by the database: {exc}"))
-        return refused
+        self, batch: _Batch
+    ) -> tuple[list[tuple[Record, str]], list[tuple[Record, str]]]:
+        """Each event in a transaction of its own, in stream order (so later versions still
+        win); returns the records of the events, then of the assets, the database refuses, with
+        the reason for the dead-letter topic."""
+        refused_events = [
+            (record, reason)
+            for record, event in zip(batch.event_records, batch.events, strict=True)
+            if (reason := await self._refusal([event], [])) is not None
+        ]
+        refused_assets = [
+            (record, reason)
+            for record, asset in zip(batch.asset_records, batch.assets, strict=True)
+            if (reason := await self._refusal([], [asset])) is not None
+        ]
+        return refused_events, refused_assets
+
+    async def _refusal(
+        self, events: list[AllocationEvent], assets: list[AssetCostEvent]
+    ) -> str | None:
+        """Why the database refuses to write these events, or None once they are written."""
+        try:
+            await self._write(events, assets)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            return f"refused by the database: {exc}"
+        return None
 
     def _rewind(self, records: Records) -> None:
         """Seek each partition back to its first record here (those still assigned: a partition
@@ -521,7 +539,7 @@ class Aggregator:
         with contextlib.suppress(KafkaError):
             await old.stop()
 
-    async def _dead_letter(self, dead: list[tuple[ConsumerRecord[bytes, bytes], str]]) -> None:
+    async def _dead_letter(self, dead: list[tuple[Record, str]]) -> None:
         if dead and not self._dlq_started:
             await self._dlq.start()
             self._dlq_started = True

@@ -235,6 +235,10 @@ def fill_grains(source: str) -> sql.Composed:
 
 
 def apply_delta(level: RollupLevel) -> sql.Composed:
+    """Add the batch's delta to one level, from its grain: summed into the level's buckets, or
+    as it is when the grain has the level's own bucket width and dimensions (each grain row is
+    then already one of the level's rows)."""
+    grain = grain_of(level)
     table = sql.Identifier(level.table)
     dims = sql.SQL(", ").join(sql.Identifier(d) for d in level.dimensions)
     key = sql.SQL(", ").join(
@@ -245,21 +249,30 @@ def apply_delta(level: RollupLevel) -> sql.Composed:
         sql.SQL("{col} = {table}.{col} + EXCLUDED.{col}").format(col=sql.Identifier(c), table=table)
         for c in ("row_count", *MEASURES)
     )
+    if (grain.interval, grain.dimensions) == (level.interval, level.dimensions):
+        rows = sql.SQL("SELECT window_start AS bucket, {dims}, row_count, {measures} FROM {source}")
+    else:
+        rows = sql.SQL(
+            "SELECT time_bucket({interval}::interval, window_start) AS bucket, {dims}, {sums}"
+            " FROM {source} GROUP BY bucket, {dims}"
+        )
     sums = sql.SQL(", ").join(
         sql.SQL("sum({c})::bigint").format(c=sql.Identifier(c)) for c in ("row_count", *MEASURES)
     )
     return sql.SQL(
-        "INSERT INTO {table} (bucket, {dims}, row_count, {measures})"
-        " SELECT time_bucket({interval}::interval, window_start) AS bucket, {dims}, {sums}"
-        " FROM {source} GROUP BY bucket, {dims} ORDER BY {key}"
+        "INSERT INTO {table} (bucket, {dims}, row_count, {measures}) {rows} ORDER BY {key}"
         " ON CONFLICT ({key}) DO UPDATE SET {updates}"
     ).format(
         table=table,
         dims=dims,
         measures=_measures,
-        interval=sql.Literal(level.interval),
-        sums=sums,
-        source=sql.Identifier(grain_of(level).table),
+        rows=rows.format(
+            interval=sql.Literal(level.interval),
+            dims=dims,
+            measures=_measures,
+            sums=sums,
+            source=sql.Identifier(grain.table),
+        ),
         key=key,
         updates=updates,
     )
