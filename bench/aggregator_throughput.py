@@ -220,24 +220,30 @@ def _lag_report(
     }
 
 
+def _cpu_seconds(servers: Servers, processes: list[subprocess.Popen[bytes]]) -> dict[str, float]:
+    """CPU used so far by the aggregator processes and (when this run started them) the
+    servers."""
+    used = {"aggregator": sum(process_seconds(p.pid) for p in processes)}
+    if servers.cpu is not None:
+        used.update(servers.cpu())
+    return used
+
+
 def _cpu_report(
-    servers: Servers,
     before: dict[str, float],
-    processes: list[subprocess.Popen[bytes]],
+    after: dict[str, float],
     events: int,
     seconds: float,
 ) -> dict[str, Any]:
-    """CPU seconds of each process over the drain (the aggregator's start-up included), and per
-    event; the servers' only when this run started them."""
-    used = {"aggregator": sum(process_seconds(p.pid) for p in processes)}
-    if servers.cpu is not None:
-        after = servers.cpu()
-        used.update({name: after[name] - before.get(name, 0.0) for name in after})
+    """CPU seconds each process spent between two readings, per event, and in cores (the share
+    of the wall time it kept a core busy: on two cores, a sum near 2 means the run was bound by
+    CPU, not by waiting)."""
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
     return {
         "wall_seconds": round(seconds, 3),
-        "cores": os.cpu_count(),
         "seconds": {name: round(value, 2) for name, value in used.items()},
         "us_per_event": {name: round(value / events * 1e6, 1) for name, value in used.items()},
+        "cores": {name: round(value / seconds, 2) for name, value in used.items()},
     }
 
 
@@ -298,16 +304,28 @@ def measure_pipeline(
             servers_before = servers.cpu() if servers.cpu else {}
             started = time.monotonic()
             processes = [stack.enter_context(aggregator_process(env, log)) for log in logs]
+            at_first: dict[str, float] = {}
             _, first_at, committed_first = watch.wait(
-                len(events), list(zip(processes, logs, strict=True)), 3600, poll_seconds=0.05
+                len(events),
+                list(zip(processes, logs, strict=True)),
+                3600,
+                poll_seconds=0.05,
+                on_first=lambda: at_first.update(_cpu_seconds(servers, processes)),
             )
             seconds = time.monotonic() - started
-            cpu = _cpu_report(servers, servers_before, processes, len(events), seconds)
+            at_end = _cpu_seconds(servers, processes)
         if first_at is None:
             raise RuntimeError("the group had committed offsets before the aggregator started")
         first_commit = first_at - started
         rate = len(events) / seconds
         steady = (len(events) - committed_first) / (seconds - first_commit)
+        cpu = {
+            "cpus": os.cpu_count(),
+            "drain": _cpu_report(servers_before, at_end, len(events), seconds),
+            "steady": _cpu_report(
+                at_first, at_end, len(events) - committed_first, seconds - first_commit
+            ),
+        }
 
         offered_rate = max(1.0, rate * lag_fraction)
         more = _events(int(offered_rate * lag_seconds) + 1, first_hour=5_000)

@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -612,11 +612,13 @@ class CommitWatch:
         processes: Sequence[tuple[subprocess.Popen[bytes] | None, Path]],
         wait_seconds: float,
         poll_seconds: float = 0.1,
+        on_first: Callable[[], object] | None = None,
     ) -> tuple[int, float | None, int]:
         """Poll until the committed total reaches `at_least`; fails early if an aggregator
         process dies (each comes with its log, quoted on failure; None: a log only). Returns the
         total seen, when (`time.monotonic()`) a poll first saw the total grow past where it stood
-        at the start (None if it already stood at `at_least`), and the total that poll saw."""
+        at the start (None if it already stood at `at_least`), and the total that poll saw;
+        `on_first` is called right after that poll."""
         started = time.monotonic()
         base = seen = self.committed()
         first: tuple[float, int] | None = None
@@ -637,6 +639,8 @@ class CommitWatch:
             seen = self.committed()
             if first is None and seen > base:
                 first = (time.monotonic(), seen)
+                if on_first is not None:
+                    on_first()
         if first is None:
             return seen, None, seen
         return seen, first[0], first[1]
