@@ -121,19 +121,11 @@ class _Batch:
 
 
 EMPTY = _Batch({}, [], [], [], [], [])
-# Records decoded between two turns of the event loop while a batch is being written: the write's
-# next statement waits at most this long for the loop (about 10 ms).
-DECODE_SLICE = 1000
+# Records decoded between two turns of the event loop while a batch is being written: the write
+# waits at most this long for the loop (2-3 ms), less than the socket's buffer lasts the database
+# while it ingests the copy.
+DECODE_SLICE = 250
 FETCH_SLICE = 5000
-
-
-async def _first_of(event: asyncio.Event, task: asyncio.Task[_Outcome]) -> None:
-    """Wait until `event` is set or `task` has ended, whichever comes first."""
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
 
 
 class Aggregator:
@@ -221,20 +213,23 @@ class Aggregator:
         """Consume until `stop` is set (drains the batch in flight), or after
         `idle_exit_seconds` without records when given (for one-shot runs).
 
-        Batches are pipelined: once the current batch's rows are with the database (staged),
-        the next batch is fetched and decoded while the database runs the current one's rollup
-        statements, so the Python work and the database work overlap instead of taking turns. The decoding waits for the staging because both are Python work on the one
-        thread: decoding during the staging only delays the database's start. Nothing of the
-        next batch is written or committed before the current batch is, and it is dropped (and
-        its partitions rewound) if the current batch is rewound."""
+        Batches are pipelined: while the database writes the current batch, the next one is
+        fetched and decoded, in slices between the write's own steps (the copy's rows are
+        formatted whenever the database has taken the previous ones), and the offsets written
+        before are committed; the Python work, the database's and the broker's overlap instead
+        of taking turns. Nothing of the next batch is written or committed before the current
+        batch is, and it is dropped (and its partitions rewound) if the current batch is
+        rewound."""
         if not self._mode_known:
             await self.detect_rollup_mode()
         idle_since = time.monotonic()
+        commit_with_next = False
         batch = await self._parse(await self._next_batch())
         while not stop.is_set():
             await self._report_lag()
             self._collection.collect_if_due()  # between batches: nothing of one is half done
             if not batch.records:
+                commit_with_next = False
                 await self._commit_pending()  # caught up: what is written is committed now
                 if not self._consumer.assignment():
                     idle_since = time.monotonic()  # idle only counts once we own partitions
@@ -249,18 +244,27 @@ class Aggregator:
             following = EMPTY
             async with self._lock:
                 with log_context(batch_id=uuid.uuid4().hex[:16]):
-                    staged = asyncio.Event()
-                    writing = asyncio.create_task(self._process(batch, stop, staged))
+                    writing = asyncio.create_task(self._process(batch, stop))
+                    # The offsets written so far, committed while this batch is written: the
+                    # group coordinator's answer takes a round trip (the local emulated broker:
+                    # up to a second), which the pipeline need not wait for.
+                    committing = (
+                        asyncio.create_task(self._commit(self._take_written()))
+                        if commit_with_next
+                        else None
+                    )
                     try:
-                        await _first_of(staged, writing)
                         if not stop.is_set():
                             following = await self._parse(
                                 await self._next_batch(), slice_size=DECODE_SLICE
                             )
                     finally:
                         outcome = await writing
-                    if outcome is _Outcome.WRITTEN and self._commit_due(following, stop):
-                        outcome = await self._commit_written()
+                        if committing is not None and await committing is _Outcome.REFUSED:
+                            outcome = _Outcome.REFUSED if outcome is _Outcome.WRITTEN else outcome
+                    commit_with_next = outcome is _Outcome.WRITTEN and self._commit_due(
+                        following, stop
+                    )
                     if outcome is _Outcome.REWOUND:
                         # The batch goes back to its start, and so does everything fetched
                         # meanwhile. Rewound again here, with no fetch running: a fetch made
@@ -337,17 +341,14 @@ class Aggregator:
                     await asyncio.sleep(0)
         return _Batch(records, events, event_records, assets, asset_records, dead)
 
-    async def _process(
-        self, batch: _Batch, stop: asyncio.Event, staged: asyncio.Event | None = None
-    ) -> _Outcome:
-        """Write and dead-letter one batch, whose offsets then wait for `_commit_written`;
-        `staged` is set once the batch's rows are with the database (or the write is over)."""
+    async def _process(self, batch: _Batch, stop: asyncio.Event) -> _Outcome:
+        """Write and dead-letter one batch, whose offsets then wait for `_commit_written`."""
         records, dead = batch.records, list(batch.dead)
         written_events, written_assets = len(batch.events), len(batch.assets)
         started = time.perf_counter()
         try:
             try:
-                await self._write(batch.events, batch.assets, staged)
+                await self._write(batch.events, batch.assets)
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
                 # Validation let through something the database refuses: find it, dead-letter
                 # it, and keep the partition moving.
@@ -407,13 +408,22 @@ class Aggregator:
                 await self._commit_written()
 
     async def _commit_written(self) -> _Outcome:
-        """Commit the offsets of the batches written since the last commit (the caller holds
-        the lock, so no batch is being written meanwhile)."""
+        """Commit the offsets of the batches written since the last commit."""
+        return await self._commit(self._take_written())
+
+    def _take_written(self) -> dict[TopicPartition, int]:
+        """The offsets of the batches written since the last commit, of partitions still owned;
+        from now on they are the committing side's."""
         owned = self._consumer.assignment()
         offsets = {tp: offset for tp, offset in self._written.items() if tp in owned}
         # Written offsets of partitions that moved away are left to their new owner, who reads
         # those records again from the group's last commit.
         self._written.clear()
+        return offsets
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> _Outcome:
+        """Commit `offsets` (taken by `_take_written`). A batch may be written meanwhile: a
+        commit that fails gives its offsets back unless that batch has put newer ones."""
         if not offsets:
             return _Outcome.WRITTEN
         try:
@@ -460,35 +470,21 @@ class Aggregator:
                 lag = max(0, end - committed)
                 metrics.AGGREGATOR_LAG.labels(tp.topic, str(tp.partition)).set(lag)
 
-    async def _write(
-        self,
-        events: list[AllocationEvent],
-        assets: list[AssetCostEvent],
-        staged: asyncio.Event | None = None,
-    ) -> None:
+    async def _write(self, events: list[AllocationEvent], assets: list[AssetCostEvent]) -> None:
         try:
-            try:
-                await self._write_once(events, assets, staged, general=False)
-            except StoredKeys:
-                # Some keys were stored already (a replay, a restatement): the all-new write
-                # was rolled back with its transaction; the general write handles them.
-                await self._write_once(events, assets, staged, general=True)
-        finally:
-            if staged is not None:
-                staged.set()
+            await self._write_once(events, assets, general=False)
+        except StoredKeys:
+            # Some keys were stored already (a replay, a restatement): the all-new write was
+            # rolled back with its transaction; the general write handles them.
+            await self._write_once(events, assets, general=True)
 
     async def _write_once(
-        self,
-        events: list[AllocationEvent],
-        assets: list[AssetCostEvent],
-        staged: asyncio.Event | None,
-        *,
-        general: bool,
+        self, events: list[AllocationEvent], assets: list[AssetCostEvent], *, general: bool
     ) -> None:
         # One transaction for both kinds (the allocation writer writes in it directly; the asset
         # writer's own block nests as a savepoint).
         async with self.pool.connection() as conn, conn.transaction():
-            await self._writer.write(conn, events, staged, general=general)
+            await self._writer.write(conn, events, general=general)
             await self._asset_writer.write(conn, assets)
         if self._continuous is not None:  # after the commit, before the offsets
             await self._continuous.refresh(

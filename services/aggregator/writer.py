@@ -14,7 +14,6 @@ docs/decisions/0007-hourly-from-raw.md and 0009-direct-copy.md.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -234,7 +233,6 @@ class BatchWriter:
         self,
         conn: Conn,
         events: Sequence[AllocationEvent],
-        staged: asyncio.Event | None = None,
         *,
         general: bool = False,
     ) -> WriteResult:
@@ -243,25 +241,22 @@ class BatchWriter:
         Unless `general`, the rows are first written as all new. If one of their keys is stored
         already, that raises StoredKeys in the caller's transaction (which must be rolled back
         and the call repeated with `general=True`: the failed copy leaves it unusable); in a
-        transaction of its own the writer does that itself. `staged` is set once the rows are
-        with the database: what is left is the database's own work, during which the caller may
-        use the event loop (see consumer.Aggregator.run)."""
+        transaction of its own the writer does that itself."""
         if not events:
             return WriteResult(0, 0)
         if conn.info.transaction_status != TransactionStatus.IDLE:
-            return await self._write(conn, events, staged, general)
+            return await self._write(conn, events, general)
         try:
             async with conn.transaction():
-                return await self._write(conn, events, staged, general)
+                return await self._write(conn, events, general)
         except StoredKeys:
             async with conn.transaction():
-                return await self._write(conn, events, staged, True)
+                return await self._write(conn, events, True)
 
     async def _write(
         self,
         conn: Conn,
         events: Sequence[AllocationEvent],
-        staged: asyncio.Event | None,
         general: bool,
     ) -> WriteResult:
         # A batch holding a key twice is written the general way: the copy would refuse it.
@@ -280,8 +275,6 @@ class BatchWriter:
                 await _copy(conn, "allocation", rows)
             except errors.UniqueViolation as exc:
                 raise StoredKeys(str(exc)) from exc
-            if staged is not None:
-                staged.set()
             if self.rollup_levels:
                 inserted = {
                     "hours": sorted({e.window_start for e in rows}),
@@ -305,8 +298,6 @@ class BatchWriter:
             " (LIKE allocation INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         await _copy(conn, "alloc_stage", rows)
-        if staged is not None:
-            staged.set()
         written = await self._replace(conn, window)
         if self.rollup_levels:
             for create in CREATE_GRAINS:

@@ -1,5 +1,6 @@
 """While the aggregator is behind, it commits offsets at most every `commit_interval_ms`; the
 batch that catches up is committed at once, so the group ends with the whole topic committed.
+A commit runs while the next batch is written: the pipeline does not wait for the broker.
 
 Every event is still counted exactly once: batches whose commit waits for a later one are in the
 database already, and a replay of them would change nothing (the fault tests cover the replay).
@@ -8,8 +9,12 @@ database already, and a replay of them would change nothing (the fault tests cov
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 
 from services.aggregator.consumer import Aggregator, AggregatorStats
 from shared.db.pool import make_pool
@@ -24,7 +29,11 @@ PARTITIONS = 3
 
 
 def _drain_backlog(
-    services: Services, database_url: str, commit_interval_ms: int, seed: int
+    services: Services,
+    database_url: str,
+    commit_interval_ms: int,
+    seed: int,
+    instrument: Callable[[Aggregator], None] | None = None,
 ) -> AggregatorStats:
     """Produce a backlog of several full batches, then let one aggregator read it to its end."""
     kafka = helpers.run_scoped_kafka(services.kafka_bootstrap, "interval", PARTITIONS)
@@ -43,6 +52,8 @@ def _drain_backlog(
         stop = asyncio.Event()
         async with make_pool(database, "aggregator-interval") as pool:
             aggregator = Aggregator(kafka, settings, pool)
+            if instrument is not None:
+                instrument(aggregator)
             await aggregator.start()
             running = asyncio.create_task(aggregator.run(stop))
             try:
@@ -74,3 +85,48 @@ def test_interval_zero_commits_every_batch(services: Services, database_url: str
     stats = _drain_backlog(services, database_url, commit_interval_ms=0, seed=42)
     assert stats.batches >= 10
     assert stats.commits == stats.batches
+
+
+def test_a_commit_runs_while_the_next_batch_is_written(
+    services: Services, database_url: str
+) -> None:
+    """Each commit is made slow (a broker far away); batches are still written meanwhile, and a
+    commit never names an offset whose batch is not in the database yet."""
+    commits: list[tuple[float, float]] = []
+    writes: list[float] = []
+    unsafe: list[str] = []
+
+    def instrument(aggregator: Aggregator) -> None:
+        consumer, writer = aggregator._consumer, aggregator._writer
+        real_commit, real_write, real_process = consumer.commit, writer.write, aggregator._process
+        in_database: dict[TopicPartition, int] = {}  # next offset, per partition
+
+        async def process(batch: Any, *rest: Any) -> Any:
+            outcome = await real_process(batch, *rest)
+            in_database.update({tp: rs[-1].offset + 1 for tp, rs in batch.records.items() if rs})
+            return outcome
+
+        async def slow_commit(offsets: dict[TopicPartition, int]) -> None:
+            started = time.monotonic()
+            unsafe.extend(
+                f"{tp}@{offset} committed before its batch was written"
+                for tp, offset in offsets.items()
+                if offset > in_database.get(tp, 0)
+            )
+            await asyncio.sleep(0.3)
+            await real_commit(offsets)
+            commits.append((started, time.monotonic()))
+
+        async def timed_write(*args: Any, **kwargs: Any) -> Any:
+            writes.append(time.monotonic())
+            return await real_write(*args, **kwargs)
+
+        aggregator._process = process  # type: ignore[method-assign]
+        consumer.commit = slow_commit
+        writer.write = timed_write  # type: ignore[method-assign]
+
+    stats = _drain_backlog(services, database_url, 0, seed=43, instrument=instrument)
+    assert stats.commits == stats.batches >= 10
+    assert not unsafe
+    overlapped = [w for w in writes if any(start < w < end for start, end in commits)]
+    assert len(overlapped) >= stats.batches // 2, (commits, writes)
