@@ -14,11 +14,11 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -128,6 +128,21 @@ DECODE_SLICE = 250
 FETCH_SLICE = 5000
 
 
+# Objects of a written batch freed between two turns of the event loop (see `_release`).
+RELEASE_SLICE = 2000
+
+
+async def _release(batch: _Batch) -> None:
+    """Free a written batch a slice at a time, between the next batch's steps. Dropped at once,
+    a batch of 50,000 events takes 50-80 ms to free, time in which the database would wait for
+    the next batch's first statement."""
+    kinds: list[list[Any]] = [batch.events, batch.event_records, batch.assets, batch.asset_records]
+    for items in (*kinds, *batch.records.values()):
+        while items:
+            del items[-RELEASE_SLICE:]
+            await asyncio.sleep(0)
+
+
 class Aggregator:
     def __init__(
         self,
@@ -147,6 +162,9 @@ class Aggregator:
         self._written: dict[TopicPartition, int] = {}
         self._committed_at = -math.inf
         self._lag_checked = 0.0
+        # Work started beside the batches, never awaited by them: the lag report (a round trip to
+        # the broker) and the freeing of written batches.
+        self._beside: set[asyncio.Task[None]] = set()
         self._resting = RestingPartitions(settings.batch_max_ms / 1000)
         self._collection = PeriodicCollection()
         self._validator = EventValidator()
@@ -226,7 +244,7 @@ class Aggregator:
         commit_with_next = False
         batch = await self._parse(await self._next_batch())
         while not stop.is_set():
-            await self._report_lag()
+            self._start_beside(self._report_lag())
             self._collection.collect_if_due()  # between batches: nothing of one is half done
             if not batch.records:
                 commit_with_next = False
@@ -281,8 +299,23 @@ class Aggregator:
             # A rebalance may have run while the lock was held: records of partitions this
             # instance no longer owns are left to their new owner, who reads them again from the
             # group's committed offset.
-            batch = following.owned_by(self._consumer.assignment())
+            done, batch = batch, following.owned_by(self._consumer.assignment())
+            self._start_beside(_release(done))
+            del done
         await self._commit_pending()  # stopping: what is written is committed
+        for task in self._beside:
+            task.cancel()  # a lag report may wait on a broker that is down
+        await asyncio.gather(*self._beside, return_exceptions=True)
+
+    def _start_beside(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(work)
+        self._beside.add(task)
+        task.add_done_callback(self._beside_done)
+
+    def _beside_done(self, task: asyncio.Task[None]) -> None:
+        self._beside.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s failed", task.get_coro(), exc_info=exc)
 
     async def _next_batch(self) -> Records:
         """Records until the batch holds `batch_max_events` or `batch_max_ms` has passed.
@@ -450,6 +483,7 @@ class Aggregator:
 
     async def _report_lag(self) -> None:
         """Lag per owned partition: the partition's end offset minus what the group committed.
+        Run beside the batches: the broker's answer may wait behind its other work.
 
         End offsets are asked of the broker (ListOffsets) at most every `lag_refresh_seconds`, not read
         from fetch responses, whose high watermark brokers and emulators report differently.
@@ -458,12 +492,14 @@ class Aggregator:
         assigned = list(self._consumer.assignment())
         if not assigned or now - self._lag_checked < self.settings.lag_refresh_seconds:
             return
-        self._lag_checked = now
+        self._lag_checked = math.inf  # none other until this one is answered
         try:
             ends = await self._consumer.end_offsets(assigned)
         except KafkaError as exc:
             log.warning("could not read end offsets for lag: %s", exc)
             return
+        finally:
+            self._lag_checked = time.monotonic()
         for tp, end in ends.items():
             committed = self.stats.committed.get(tp)
             if committed is not None:

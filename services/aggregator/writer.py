@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from psycopg import errors
+from psycopg import AsyncCursor, errors
 from psycopg.pq import TransactionStatus
+from psycopg.rows import TupleRow
 
 from services.aggregator.rollups import (
     CREATE_DELTA,
@@ -208,11 +209,14 @@ async def _transaction_xid(conn: Conn) -> str:
     return str(int(found[0]) % 2**32)
 
 
-async def _check_grains_saw(conn: Conn, rows: int) -> None:
-    """Refuse to add a delta that missed rows. The grains find the inserted rows by the
-    transaction's id; rows written inside a savepoint carry another one (a caller that wrapped
-    the write in a nested transaction), and the rollups would silently lose them."""
-    cursor = await conn.execute(f"SELECT coalesce(sum(row_count), 0) FROM {DAILY_GRAIN.table}")
+GRAIN_ROWS = f"SELECT coalesce(sum(row_count), 0) FROM {DAILY_GRAIN.table}"
+
+
+async def _check_grains_saw(cursor: AsyncCursor[TupleRow], rows: int) -> None:
+    """Refuse to add a delta that missed rows (`cursor` has run GRAIN_ROWS). The grains find the
+    inserted rows by the transaction's id; rows written inside a savepoint carry another one (a
+    caller that wrapped the write in a nested transaction), and the rollups would silently lose
+    them."""
     found = await cursor.fetchone()
     counted = int(found[0]) if found is not None else 0
     if counted != rows:
@@ -280,12 +284,16 @@ class BatchWriter:
                     "hours": sorted({e.window_start for e in rows}),
                     "xid": await _transaction_xid(conn),
                 }
-                for create in CREATE_GRAINS:
-                    await conn.execute(create)
-                await conn.execute(fill_grains("inserted"), inserted, prepare=False)
-                await _check_grains_saw(conn, len(rows))
-                for level in self.rollup_levels:
-                    await conn.execute(apply_delta(level))
+                # Sent together (a pipeline): one round trip, not one per statement. The count
+                # is checked once all have run; a failed check voids the transaction with them.
+                async with conn.pipeline():
+                    for create in CREATE_GRAINS:
+                        await conn.execute(create)
+                    await conn.execute(fill_grains("inserted"), inserted, prepare=False)
+                    counted = await conn.execute(GRAIN_ROWS)
+                    for level in self.rollup_levels:
+                        await conn.execute(apply_delta(level))
+                await _check_grains_saw(counted, len(rows))
             return WriteResult(len(rows), len(rows))
         # Planned with these values each time (never as a prepared, generic plan), so that only
         # the chunks between them are read.
@@ -367,7 +375,7 @@ class BatchWriter:
             )
             for _, (e, first, last) in sorted(workloads.items())
         ]
-        async with conn.cursor() as cur:
+        async with conn.pipeline(), conn.cursor() as cur:  # the statements sent together
             await cur.executemany(
                 "INSERT INTO organization (id, name) VALUES (%s, 'default')"
                 " ON CONFLICT (id) DO NOTHING",
