@@ -48,7 +48,7 @@ from bench.process_cpu import process_seconds
 from bench.servers import Servers, bench_servers
 from services.aggregator.writer import RAW_LAYOUT
 from services.collector.producer import EventProducer
-from shared.events import AllocationEvent
+from shared.events import ALLOCATION_SCHEMA_VERSION, AllocationEvent
 from shared.ids import allocation_event_id, workload_uid
 from shared.kafka import ensure_topics
 from shared.progress import Labels, progress_for
@@ -88,6 +88,7 @@ def _events(count: int, first_hour: int) -> list[AllocationEvent]:
                 cost = 1_000 + (w * 7919 + hour * 104_729) % 5_000_000
                 events.append(
                     AllocationEvent(
+                        schema_version=ALLOCATION_SCHEMA_VERSION,
                         event_id=allocation_event_id(cluster, start, name),
                         organization_id=ORGANIZATION,
                         cluster_id=cluster,

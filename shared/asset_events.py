@@ -1,8 +1,9 @@
 """The asset cost event: one node, disk or load balancer of one cluster over one window.
 
 Kept apart from `shared.events` (allocations) because it travels on its own topic and is versioned
-on its own; the conventions are the same: a msgspec Struct encoded once as JSON, `schema_version`
-checked by the aggregator, unknown fields ignored on decode, money in integer micro-units.
+on its own; the conventions are the same: a msgspec Struct encoded once as JSON, fields equal to
+their default left out, `schema_version` always written and checked by the aggregator, unknown
+fields ignored on decode, money in integer micro-units.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class AssetType(StrEnum):
     OTHER = "other"
 
 
-class AssetCostEvent(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+class AssetCostEvent(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defaults=True):
     """What one asset cost over one window, as Kubecost/OpenCost reported it.
 
     `asset_key` is the key of the asset in the response (provider/account/.../name), the only name
@@ -38,7 +39,7 @@ class AssetCostEvent(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     decoder checks the bounds. Untracked by the cyclic GC for the same reason as allocations.
     """
 
-    schema_version: int = ASSET_SCHEMA_VERSION
+    schema_version: int
     event_id: uuid.UUID
     organization_id: uuid.UUID
     cluster_id: uuid.UUID

@@ -18,7 +18,7 @@ from typing import Any
 from services.collector.config import ClusterConfig, CollectorConfig
 from services.collector.kubecost_response import number, string_map, text
 from shared.apportion import apportion
-from shared.events import AllocationEvent, AllocationKind
+from shared.events import ALLOCATION_SCHEMA_VERSION, AllocationEvent, AllocationKind
 from shared.ids import allocation_event_id, workload_uid
 from shared.money import to_micros
 from shared.timewindows import utc
@@ -185,6 +185,7 @@ def map_step(
     _share_idle(drafts)
     return [
         AllocationEvent(
+            schema_version=ALLOCATION_SCHEMA_VERSION,
             event_id=allocation_event_id(cluster.id, d["window_start"], d["name"]),
             organization_id=cluster.organization_id,
             cluster_id=cluster.id,

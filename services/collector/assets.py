@@ -16,7 +16,7 @@ from services.collector.allocations import MappingReport, parse_window
 from services.collector.config import ClusterConfig
 from services.collector.kubecost_response import number, text
 from services.collector.node_groups import node_group_of
-from shared.asset_events import AssetCostEvent, AssetType
+from shared.asset_events import ASSET_SCHEMA_VERSION, AssetCostEvent, AssetType
 from shared.ids import asset_event_id
 from shared.money import to_micros
 
@@ -77,6 +77,7 @@ def map_asset_step(
         amounts.update((f, float(_decimal(asset, k, report))) for f, k in _QUANTITIES.items())
         events.append(
             AssetCostEvent(
+                schema_version=ASSET_SCHEMA_VERSION,
                 event_id=asset_event_id(cluster.id, window[0], str(key)),
                 organization_id=cluster.organization_id,
                 cluster_id=cluster.id,

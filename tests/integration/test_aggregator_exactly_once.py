@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from shared.db.migrations import detect_license, migrate
-from shared.events import AllocationEvent, AllocationKind, encode_event
+from shared.events import ALLOCATION_SCHEMA_VERSION, AllocationEvent, AllocationKind, encode_event
 from shared.ids import allocation_event_id
 from shared.kafka import ensure_topics
 from shared.settings import AggregatorSettings, KafkaSettings
@@ -109,6 +109,7 @@ def versions(draw: st.DrawFn, key: Key, produced_at: datetime) -> AllocationEven
     # Idle-pool rows may be negative (Kubecost reports over-allocation that way); workloads not.
     cost = draw(st.integers(min_value=-(10**9), max_value=10**10) if kind.is_idle_pool else MONEY)
     return AllocationEvent(
+        schema_version=ALLOCATION_SCHEMA_VERSION,
         event_id=allocation_event_id(cluster_id, window_start, name),
         organization_id=ORGANIZATION_OF[cluster_id],
         cluster_id=cluster_id,
@@ -339,6 +340,7 @@ def test_an_older_version_after_a_newer_one_changes_nothing(
     its own batch, and the original arrives later and must not overwrite it."""
     window_start = FIRST_WINDOW + timedelta(hours=5)
     first = AllocationEvent(
+        schema_version=ALLOCATION_SCHEMA_VERSION,
         event_id=allocation_event_id(CLUSTERS[0], window_start, "api/web-1"),
         organization_id=ORGANIZATION_OF[CLUSTERS[0]],
         cluster_id=CLUSTERS[0],

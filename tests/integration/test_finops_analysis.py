@@ -39,7 +39,7 @@ import pytest
 from services.kubecost_sim.model import SimConfig
 from services.kubecost_sim.server import serve_in_thread
 from shared.apikeys import ALL_SCOPES, create_key
-from shared.events import AllocationEvent
+from shared.events import ALLOCATION_SCHEMA_VERSION, AllocationEvent
 from shared.ids import allocation_event_id, workload_uid
 from tests.support.databases import fresh_database, topic_env
 from tests.support.finops_errors import assert_bad_input
@@ -106,6 +106,7 @@ class Line:
         start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC)
         name = f"{self.namespace}-1"
         return AllocationEvent(
+            schema_version=ALLOCATION_SCHEMA_VERSION,
             event_id=allocation_event_id(self.cluster, start, name),
             organization_id=ORGS[self.cluster],
             cluster_id=self.cluster,

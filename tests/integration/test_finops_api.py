@@ -36,7 +36,7 @@ import psycopg
 import pytest
 
 from shared.apikeys import ALL_SCOPES, create_key
-from shared.events import AllocationEvent, AllocationKind
+from shared.events import ALLOCATION_SCHEMA_VERSION, AllocationEvent, AllocationKind
 from shared.ids import allocation_event_id, workload_uid
 from tests.support.databases import fresh_database, topic_env
 from tests.support.finops_errors import assert_bad_input
@@ -87,6 +87,7 @@ class Line:
         start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC)
         total = sum(self.parts.values())
         return AllocationEvent(
+            schema_version=ALLOCATION_SCHEMA_VERSION,
             event_id=allocation_event_id(self.cluster, start, self.name),
             organization_id=ORGS[self.cluster],
             cluster_id=self.cluster,

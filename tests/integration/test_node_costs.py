@@ -16,7 +16,7 @@ from msgspec.structs import replace
 from services.aggregator.consumer import Aggregator, AggregatorStats
 from services.kubecost_sim.model import SimConfig, asset_ground_truth
 from services.kubecost_sim.server import serve_in_thread
-from shared.asset_events import AssetCostEvent, AssetType
+from shared.asset_events import ASSET_SCHEMA_VERSION, AssetCostEvent, AssetType
 from shared.ids import asset_event_id
 from shared.settings import AggregatorSettings
 from shared.timewindows import Resolution, buckets, floor_hour, next_bucket
@@ -112,6 +112,7 @@ def _asset(
     cluster_id: uuid.UUID, hour: datetime, key: str, total: int, group: str, produced: datetime
 ) -> AssetCostEvent:
     return AssetCostEvent(
+        schema_version=ASSET_SCHEMA_VERSION,
         event_id=asset_event_id(cluster_id, hour, key),
         organization_id=uuid.UUID(int=1),
         cluster_id=cluster_id,

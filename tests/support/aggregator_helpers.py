@@ -31,7 +31,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from services.aggregator.consumer import Aggregator, AggregatorStats
 from shared.db.pool import make_pool
-from shared.events import AllocationEvent, encode_event
+from shared.events import ALLOCATION_SCHEMA_VERSION, AllocationEvent, encode_event
 from shared.kafka import ensure_topics
 from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings
 
@@ -503,6 +503,7 @@ def synthetic_stream(
         workload = rng.randrange(200)
         events.append(
             AllocationEvent(
+                schema_version=ALLOCATION_SCHEMA_VERSION,
                 event_id=uuid.UUID(int=rng.getrandbits(128)),
                 organization_id=organization,
                 cluster_id=cluster,

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from services.collector.producer import EventProducer
-from shared.events import AllocationEvent, AllocationKind
+from shared.events import ALLOCATION_SCHEMA_VERSION, AllocationEvent, AllocationKind
 from shared.ids import allocation_event_id
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings
@@ -33,6 +33,7 @@ def allocation(
     produced_at: datetime | None = None,
 ) -> AllocationEvent:
     return AllocationEvent(
+        schema_version=ALLOCATION_SCHEMA_VERSION,
         event_id=allocation_event_id(cluster_id, window_start, name),
         organization_id=organization_id,
         cluster_id=cluster_id,

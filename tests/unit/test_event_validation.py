@@ -6,14 +6,22 @@ from __future__ import annotations
 
 import gc
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import pytest
 
 from services.aggregator.validation import AssetEventValidator, EventValidator, InvalidEvent
-from shared.asset_events import AssetCostEvent, encode_asset_event
-from shared.events import MAX_MONEY, AllocationEvent, AllocationKind, encode_event
+from shared.asset_events import ASSET_SCHEMA_VERSION, AssetCostEvent, encode_asset_event
+from shared.events import (
+    ALLOCATION_SCHEMA_VERSION,
+    MAX_MONEY,
+    AllocationEvent,
+    AllocationKind,
+    encode_event,
+)
 
 NOW = datetime(2026, 1, 6, tzinfo=UTC)
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -21,6 +29,7 @@ START = datetime(2026, 1, 5, tzinfo=UTC)
 
 def _allocation(**changes: object) -> AllocationEvent:
     event = AllocationEvent(
+        schema_version=ALLOCATION_SCHEMA_VERSION,
         event_id=uuid.uuid4(),
         organization_id=uuid.uuid4(),
         cluster_id=uuid.uuid4(),
@@ -39,6 +48,7 @@ def _allocation(**changes: object) -> AllocationEvent:
 
 def _asset(**changes: object) -> AssetCostEvent:
     event = AssetCostEvent(
+        schema_version=ASSET_SCHEMA_VERSION,
         event_id=uuid.uuid4(),
         organization_id=uuid.uuid4(),
         cluster_id=uuid.uuid4(),
@@ -160,3 +170,27 @@ def test_a_valid_asset_passes_unchanged_and_untracked_by_the_gc() -> None:
 def test_bad_assets_are_refused_with_their_reason(changes: dict[str, object], reason: str) -> None:
     payload = _changed(encode_asset_event(_asset()), **changes)
     assert _reason(AssetEventValidator(), payload) == reason
+
+
+@pytest.mark.parametrize(
+    ("event", "encode", "validator"),
+    [
+        (_allocation(), encode_event, EventValidator()),
+        (_asset(), encode_asset_event, AssetEventValidator()),
+    ],
+)
+def test_defaults_are_left_out_but_the_schema_version_is_always_written(
+    event: AllocationEvent | AssetCostEvent,
+    encode: Callable[[Any], bytes],
+    validator: EventValidator | AssetEventValidator,
+) -> None:
+    document = msgspec.json.decode(encode(event))
+    assert document["schema_version"] == 1
+    assert "gpu_cost" not in document  # 0, the default
+    assert validator.parse(encode(event), NOW) == event  # and read back as the default
+    without_version = msgspec.json.encode(
+        {k: v for k, v in document.items() if k != "schema_version"}
+    )
+    assert _reason(validator, without_version) == (
+        "schema violation: Object missing required field `schema_version`"
+    )
