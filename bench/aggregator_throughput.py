@@ -127,10 +127,11 @@ def _raw_row(event: AllocationEvent) -> tuple[object, ...]:
     return tuple(values[name] for name, _ in RAW_LAYOUT)
 
 
-def measure_copy(server_url: str, events: list[AllocationEvent]) -> dict[str, Any]:
+def measure_copy(servers: Servers, events: list[AllocationEvent]) -> dict[str, Any]:
     rows = [_raw_row(e) for e in events]
     columns = ", ".join(name for name, _ in RAW_LAYOUT)
-    with fresh_database(server_url) as url, psycopg.connect(url) as conn:
+    with fresh_database(servers.database) as url, psycopg.connect(url) as conn:
+        cpu_before = servers.cpu() if servers.cpu else {}
         started = time.perf_counter()
         with (
             conn.cursor() as cursor,
@@ -141,14 +142,21 @@ def measure_copy(server_url: str, events: list[AllocationEvent]) -> dict[str, An
                 copy.write_row(row)
         conn.commit()
         seconds = time.perf_counter() - started
+        cpu_after = servers.cpu() if servers.cpu else {}
         stored = conn.execute("SELECT count(*) FROM allocation").fetchone()
     if stored is None or stored[0] != len(rows):
         raise RuntimeError(f"COPY stored {stored} rows, not {len(rows)}")
-    return {
+    found = {
         "rows": len(rows),
         "seconds": round(seconds, 3),
         "rows_per_s": round(len(rows) / seconds),
     }
+    if "database" in cpu_after:
+        # What the database itself spends per row on the copy: the pipeline's database CPU per
+        # event (pipeline.cpu) less this is what the rollups and dimensions add.
+        used = cpu_after["database"] - cpu_before.get("database", 0.0)
+        found["database_us_per_row"] = round(used / len(rows) * 1e6, 1)
+    return found
 
 
 def _env(servers: Servers, database_url: str, run_id: str) -> dict[str, str]:
@@ -390,7 +398,7 @@ def main() -> None:
         with bench_servers(durable=True) as servers:
             # The floor swings by 1.5x between single runs here (the disk's write speed at the
             # commit's flush): its median over a few runs is the baseline.
-            runs = [measure_copy(servers.database, events) for _ in range(args.copy_runs)]
+            runs = [measure_copy(servers, events) for _ in range(args.copy_runs)]
             copy = {
                 **sorted(runs, key=lambda run: run["rows_per_s"])[len(runs) // 2],
                 "runs_rows_per_s": [run["rows_per_s"] for run in runs],
