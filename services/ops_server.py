@@ -28,6 +28,15 @@ class EmbeddedServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def serve_until(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set (or the server ends by itself), then shut down cleanly."""
+        serving = asyncio.create_task(self.serve())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        self.should_exit = True
+        await serving
+        stopping.cancel()
+
 
 _PROBE_SECONDS = 2.0
 
@@ -87,9 +96,4 @@ async def serve_ops(port: int, host: str, pool: Pool, bootstrap: str, stop: asyn
             access_log=False,
         )
     )
-    serving = asyncio.create_task(server.serve())
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    await serving
-    stopping.cancel()
+    await server.serve_until(stop)

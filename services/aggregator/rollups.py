@@ -249,6 +249,9 @@ def apply_delta(level: RollupLevel) -> sql.Composed:
         sql.SQL("{col} = {table}.{col} + EXCLUDED.{col}").format(col=sql.Identifier(c), table=table)
         for c in ("row_count", *MEASURES)
     )
+    sums = sql.SQL(", ").join(
+        sql.SQL("sum({c})::bigint").format(c=sql.Identifier(c)) for c in ("row_count", *MEASURES)
+    )
     if (grain.interval, grain.dimensions) == (level.interval, level.dimensions):
         rows = sql.SQL("SELECT window_start AS bucket, {dims}, row_count, {measures} FROM {source}")
     else:
@@ -256,9 +259,6 @@ def apply_delta(level: RollupLevel) -> sql.Composed:
             "SELECT time_bucket({interval}::interval, window_start) AS bucket, {dims}, {sums}"
             " FROM {source} GROUP BY bucket, {dims}"
         )
-    sums = sql.SQL(", ").join(
-        sql.SQL("sum({c})::bigint").format(c=sql.Identifier(c)) for c in ("row_count", *MEASURES)
-    )
     return sql.SQL(
         "INSERT INTO {table} (bucket, {dims}, row_count, {measures}) {rows} ORDER BY {key}"
         " ON CONFLICT ({key}) DO UPDATE SET {updates}"
