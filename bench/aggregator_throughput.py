@@ -131,7 +131,7 @@ def measure_copy(servers: Servers, events: list[AllocationEvent]) -> dict[str, A
     rows = [_raw_row(e) for e in events]
     columns = ", ".join(name for name, _ in RAW_LAYOUT)
     with fresh_database(servers.database) as url, psycopg.connect(url) as conn:
-        cpu_before = servers.cpu() if servers.cpu else {}
+        cpu_before = servers.cpu()
         started = time.perf_counter()
         with (
             conn.cursor() as cursor,
@@ -142,7 +142,7 @@ def measure_copy(servers: Servers, events: list[AllocationEvent]) -> dict[str, A
                 copy.write_row(row)
         conn.commit()
         seconds = time.perf_counter() - started
-        cpu_after = servers.cpu() if servers.cpu else {}
+        cpu_after = servers.cpu()
         stored = conn.execute("SELECT count(*) FROM allocation").fetchone()
     if stored is None or stored[0] != len(rows):
         raise RuntimeError(f"COPY stored {stored} rows, not {len(rows)}")
@@ -232,10 +232,7 @@ def _lag_report(
 def _cpu_seconds(servers: Servers, processes: list[subprocess.Popen[bytes]]) -> dict[str, float]:
     """CPU used so far by the aggregator processes and (when this run started them) the
     servers."""
-    used = {"aggregator": sum(process_seconds(p.pid) for p in processes)}
-    if servers.cpu is not None:
-        used.update(servers.cpu())
-    return used
+    return {"aggregator": sum(process_seconds(p.pid) for p in processes), **servers.cpu()}
 
 
 def _cpu_report(
@@ -310,7 +307,7 @@ def measure_pipeline(
 
         logs = [log_dir / f"aggregator-{run_id}-{n}.log" for n in range(instances)]
         with CommitWatch(kafka) as watch:
-            servers_before = servers.cpu() if servers.cpu else {}
+            servers_before = servers.cpu()
             started = time.monotonic()
             processes = [stack.enter_context(aggregator_process(env, log)) for log in logs]
             at_first: dict[str, float] = {}
@@ -328,12 +325,14 @@ def measure_pipeline(
         first_commit = first_at - started
         rate = len(events) / seconds
         steady = (len(events) - committed_first) / (seconds - first_commit)
+        after_first = len(events) - committed_first
         cpu = {
             "cpus": os.cpu_count(),
             "drain": _cpu_report(servers_before, at_end, len(events), seconds),
-            "steady": _cpu_report(
-                at_first, at_end, len(events) - committed_first, seconds - first_commit
-            ),
+            # None when the first commit already covered every event (a small run).
+            "steady": _cpu_report(at_first, at_end, after_first, seconds - first_commit)
+            if after_first
+            else None,
         }
 
         offered_rate = max(1.0, rate * lag_fraction)

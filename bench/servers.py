@@ -26,8 +26,8 @@ class Servers:
     kafka: str
     how: str
     # CPU seconds used so far by each server the run started ({"broker": .., "database": ..});
-    # None for configured servers, whose processes the run cannot see.
-    cpu: Callable[[], dict[str, float]] | None = None
+    # nothing for configured servers, whose processes the run cannot see.
+    cpu: Callable[[], dict[str, float]] = dict
 
 
 @contextmanager
