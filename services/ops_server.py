@@ -1,8 +1,9 @@
 """The operations endpoints of the collector and the aggregator: `/metrics`, `/healthz`,
 `/readyz` on COSTPIPE_METRICS_PORT (the API serves the same paths on its own port).
 
-Readiness means the process can do its work now: the database answers and a Kafka broker accepts
-connections. Liveness only means the process serves requests.
+Readiness means the process can do its work now: the database answers, a Kafka broker accepts
+connections, and the service has no reason of its own (an aggregator owning no partition past its
+grace period, a collector whose sends the broker refuses). Liveness only means the process serves requests.
 """
 
 from __future__ import annotations
@@ -38,6 +39,23 @@ class EmbeddedServer(uvicorn.Server):
         stopping.cancel()
 
 
+class Readiness:
+    """Reasons a service cannot do its work now, beyond its dependencies being down; /readyz
+    answers 503 with them."""
+
+    def __init__(self) -> None:
+        self._reasons: dict[str, str] = {}
+
+    def set(self, what: str, reason: str | None) -> None:
+        if reason is None:
+            self._reasons.pop(what, None)
+        else:
+            self._reasons[what] = reason
+
+    def reasons(self) -> list[str]:
+        return list(self._reasons.values())
+
+
 _PROBE_SECONDS = 2.0
 
 
@@ -66,7 +84,7 @@ async def broker_problem(bootstrap: str) -> str | None:
     return "broker: no bootstrap server answers"
 
 
-def build_ops_app(pool: Pool, bootstrap: str) -> Litestar:
+def build_ops_app(pool: Pool, bootstrap: str, readiness: Readiness | None = None) -> Litestar:
     @get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -74,6 +92,7 @@ def build_ops_app(pool: Pool, bootstrap: str) -> Litestar:
     @get("/readyz", include_in_schema=False)
     async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         problems = [p for p in (await database_problem(pool), await broker_problem(bootstrap)) if p]
+        problems += readiness.reasons() if readiness is not None else []
         if problems:
             return Response({"status": "unavailable", "problems": problems}, status_code=503)
         return Response({"status": "ready"}, status_code=200)
@@ -85,10 +104,17 @@ def build_ops_app(pool: Pool, bootstrap: str) -> Litestar:
     )
 
 
-async def serve_ops(port: int, host: str, pool: Pool, bootstrap: str, stop: asyncio.Event) -> None:
+async def serve_ops(
+    port: int,
+    host: str,
+    pool: Pool,
+    bootstrap: str,
+    stop: asyncio.Event,
+    readiness: Readiness | None = None,
+) -> None:
     server = EmbeddedServer(
         uvicorn.Config(
-            build_ops_app(pool, bootstrap),
+            build_ops_app(pool, bootstrap, readiness),
             host=host,
             port=port,
             log_level="warning",

@@ -16,7 +16,7 @@ import psycopg
 from aiokafka.errors import KafkaConnectionError
 from psycopg_pool import PoolTimeout
 
-from services.ops_server import serve_ops
+from services.ops_server import Readiness, serve_ops
 from shared.db.pool import Pool
 from shared.settings import (
     KafkaSettings,
@@ -36,14 +36,17 @@ def stop_on_signals() -> asyncio.Event:
 
 @contextlib.asynccontextmanager
 async def ops_endpoints(
-    ops: OpsSettings | None, pool: Pool, kafka: KafkaSettings
+    ops: OpsSettings | None, pool: Pool, kafka: KafkaSettings, readiness: Readiness | None = None
 ) -> AsyncIterator[None]:
-    """Serve /metrics and the probes beside a service for as long as it runs."""
+    """Serve /metrics and the probes beside a service for as long as it runs; `readiness`
+    holds the service's own reasons for not being ready."""
     if ops is None or not ops.enabled:
         yield
         return
     stop = asyncio.Event()
-    task = asyncio.create_task(serve_ops(ops.port, ops.host, pool, kafka.bootstrap, stop))
+    task = asyncio.create_task(
+        serve_ops(ops.port, ops.host, pool, kafka.bootstrap, stop, readiness or Readiness())
+    )
     try:
         yield
     finally:
@@ -62,7 +65,8 @@ async def retry_until_connected(
     delay = 1.0
     while not stop.is_set():
         try:
-            await attempt()
+            if not await _unless_stopped(attempt(), stop):
+                return False
         except (KafkaConnectionError, psycopg.OperationalError, PoolTimeout) as exc:
             log.warning("%s: dependency unavailable (%s); retrying in %.0fs", what, exc, delay)
             with contextlib.suppress(TimeoutError):
@@ -70,4 +74,22 @@ async def retry_until_connected(
             delay = min(delay * 2, 30.0)
         else:
             return True
+    return False
+
+
+async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Run `work` to its end, or cancel it when `stop` is set first (False): a broker that takes
+    a connection but never answers must not hold up a shutdown."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
     return False

@@ -37,6 +37,14 @@ AGGREGATOR_WRITE_SECONDS = Histogram(
 AGGREGATOR_DB_RETRIES = Counter(
     "costpipe_aggregator_database_retries", "Batches rewound because the database was unavailable"
 )
+AGGREGATOR_ASSIGNED_PARTITIONS = Gauge(
+    "costpipe_aggregator_assigned_partitions",
+    "Partitions this aggregator owns in its consumer group (0 for long: a stall)",
+)
+AGGREGATOR_UNASSIGNED_SECONDS = Counter(
+    "costpipe_aggregator_unassigned_seconds",
+    "Seconds this aggregator has run owning no partition",
+)
 ROLLUP_MODE = Gauge("costpipe_rollup_mode", "1 for the rollup mode in use", ["mode"])
 # The API's request metrics come from Litestar's Prometheus plugin under this prefix:
 # costpipe_api_request_duration_seconds (histogram), costpipe_api_requests_total,

@@ -184,6 +184,16 @@ class AggregatorSettings:
     retry_backoff_seconds: float = 1.0
     lag_refresh_seconds: float = 1.0
     commit_interval_ms: int = 5000
+    # COSTPIPE_AGGREGATOR_INSTANCE_ID: this aggregator's static member name in its consumer
+    # group (KIP-345); None: `<hostname>-<n>`, the first n no live aggregator holds (see
+    # services/aggregator/membership.py).
+    instance_id: str | None = None
+    # COSTPIPE_KAFKA_SESSION_TIMEOUT_MS: how long the broker waits for a silent member before
+    # handing its partitions to the others.
+    session_timeout_ms: int = 30000
+    # COSTPIPE_ASSIGNMENT_GRACE_SECONDS: owning no partition for longer than this is a stall:
+    # logged every minute and reported by /readyz.
+    assignment_grace_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AggregatorSettings:
@@ -194,7 +204,24 @@ class AggregatorSettings:
             retry_backoff_seconds=_float(env, "RETRY_BACKOFF_SECONDS", 1.0),
             lag_refresh_seconds=_float(env, "LAG_REFRESH_SECONDS", 1.0, 0.05),
             commit_interval_ms=_int(env, "COMMIT_INTERVAL_MS", 5000, minimum=0),
+            instance_id=_instance_id(env),
+            session_timeout_ms=_int(env, "KAFKA_SESSION_TIMEOUT_MS", 30000, minimum=1000),
+            assignment_grace_seconds=_float(env, "ASSIGNMENT_GRACE_SECONDS", 60.0, 1.0),
         )
+
+
+def _instance_id(env: Mapping[str, str]) -> str | None:
+    """Kafka takes a group instance id of up to 249 characters of [a-zA-Z0-9._-]."""
+    raw = _get(env, "AGGREGATOR_INSTANCE_ID")
+    if raw is None:
+        return None
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+    if len(raw) > 249 or not set(raw) <= allowed:
+        raise SettingsError(
+            f"{PREFIX}AGGREGATOR_INSTANCE_ID must be 1-249 characters of letters, digits, "
+            f"'.', '_' and '-', got {raw!r}"
+        )
+    return raw
 
 
 @dataclass(frozen=True)
@@ -221,6 +248,9 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_KAFKA_PARTITIONS": "partitions for topics the pipeline creates (default 6)",
     "COSTPIPE_KAFKA_TOPIC_PREFIX": "prefix of the pipeline's topic names (default costpipe.)",
     "COSTPIPE_KAFKA_CONSUMER_GROUP": "aggregator consumer group (default costpipe-aggregator)",
+    "COSTPIPE_AGGREGATOR_INSTANCE_ID": "aggregator's static group member name (default host-n)",
+    "COSTPIPE_KAFKA_SESSION_TIMEOUT_MS": "broker's wait for a silent aggregator (default 30000)",
+    "COSTPIPE_ASSIGNMENT_GRACE_SECONDS": "no partition for longer is a stall (default 60)",
     "COSTPIPE_ROLLUP_MODE": "auto | managed | continuous (default auto)",
     "COSTPIPE_RAW_RETENTION_DAYS": "`costpipe retention` drops older raw rows (0 = keep; else >= 30)",
     "COSTPIPE_COLLECTOR_CONFIG": "TOML file listing the clusters to collect from",

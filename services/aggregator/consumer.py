@@ -28,10 +28,12 @@ from psycopg_pool import PoolTimeout
 
 from services.aggregator.asset_writer import AssetBatchWriter
 from services.aggregator.continuous import ContinuousRollups
+from services.aggregator.membership import AssignmentWatch
 from services.aggregator.memory import PeriodicCollection
 from services.aggregator.resting import RestingPartitions
 from services.aggregator.validation import AssetEventValidator, EventValidator, InvalidEvent
 from services.aggregator.writer import BatchWriter, StoredKeys
+from services.ops_server import Readiness
 from shared import metrics
 from shared.asset_events import AssetCostEvent
 from shared.db.pool import Pool
@@ -126,6 +128,9 @@ EMPTY = _Batch({}, [], [], [], [], [])
 # while it ingests the copy.
 DECODE_SLICE = 250
 FETCH_SLICE = 5000
+# How long stopping waits for each of: the batch in flight, the last commit, each client's close.
+# A SIGTERM ends the process within 10 s whatever the broker and the database do.
+CLOSE_SECONDS = 2.5
 
 
 # Objects of a written batch freed between two turns of the event loop (see `_release`).
@@ -149,8 +154,12 @@ class Aggregator:
         kafka: KafkaSettings,
         settings: AggregatorSettings,
         pool: Pool,
+        instance_id: str | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.settings = settings
+        self.instance_id = instance_id
+        self.group = kafka.consumer_group
         self.pool = pool
         self.topic = kafka.allocations_topic
         self.assets_topic = kafka.assets_topic
@@ -176,9 +185,21 @@ class Aggregator:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.bootstrap,
             group_id=kafka.consumer_group,
+            # A static member (see services/aggregator/membership.py): restarted with the same
+            # id, it takes its partitions back at once instead of waiting for the broker to
+            # evict its dead self.
+            group_instance_id=instance_id,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=min(3000, settings.session_timeout_ms // 3),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._assignment_watch = AssignmentWatch(
+            kafka.consumer_group,
+            lambda: self.instance_id,
+            settings.assignment_grace_seconds,
+            readiness if readiness is not None else Readiness(),
         )
         self._bootstrap = kafka.bootstrap
         self._dlq = self._dead_letter_producer()
@@ -222,10 +243,14 @@ class Aggregator:
         return set(self._consumer.paused()) & self._resting.resting()
 
     async def stop(self) -> None:
-        try:
-            await self._consumer.stop()
-        finally:
-            await self._dlq.stop()
+        """Close the clients, each given `CLOSE_SECONDS`: a broker that does not answer must
+        not hold up a shutdown (nothing is lost: what is not committed is read again)."""
+        for name, client in (("consumer", self._consumer), ("dead-letter producer", self._dlq)):
+            try:
+                async with asyncio.timeout(CLOSE_SECONDS):
+                    await client.stop()
+            except TimeoutError:
+                log.warning("stopping: the %s did not close within %ss", name, CLOSE_SECONDS)
 
     async def run(self, stop: asyncio.Event, idle_exit_seconds: float | None = None) -> None:
         """Consume until `stop` is set (drains the batch in flight), or after
@@ -244,6 +269,7 @@ class Aggregator:
         commit_with_next = False
         batch = await self._parse(await self._next_batch())
         while not stop.is_set():
+            self._assignment_watch.observe(len(self._consumer.assignment()))
             self._start_beside(self._report_lag())
             self._collection.collect_if_due()  # between batches: nothing of one is half done
             if not batch.records:
@@ -277,7 +303,7 @@ class Aggregator:
                                 await self._next_batch(), slice_size=DECODE_SLICE
                             )
                     finally:
-                        outcome = await writing
+                        outcome = await self._finish(writing, stop)
                         if committing is not None and await committing is _Outcome.REFUSED:
                             outcome = _Outcome.REFUSED if outcome is _Outcome.WRITTEN else outcome
                     commit_with_next = outcome is _Outcome.WRITTEN and self._commit_due(
@@ -302,10 +328,35 @@ class Aggregator:
             done, batch = batch, following.owned_by(self._consumer.assignment())
             self._start_beside(_release(done))
             del done
-        await self._commit_pending()  # stopping: what is written is committed
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await self._commit_pending()  # stopping: what is written is committed
+        except TimeoutError:
+            log.warning(
+                "stopping: offsets not committed within %ss; read again at start", CLOSE_SECONDS
+            )
         for task in self._beside:
             task.cancel()  # a lag report may wait on a broker that is down
         await asyncio.gather(*self._beside, return_exceptions=True)
+
+    async def _finish(self, writing: asyncio.Task[_Outcome], stop: asyncio.Event) -> _Outcome:
+        """The batch in flight's outcome; once `stop` is set it is given `CLOSE_SECONDS`, then
+        abandoned (its transaction rolls back, its records are read again at the next start): a
+        database that does not answer must not hold up a shutdown."""
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({writing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not writing.done():
+                await asyncio.wait({writing}, timeout=CLOSE_SECONDS)
+            if not writing.done():
+                log.warning("stopping: batch in flight abandoned after %ss", CLOSE_SECONDS)
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
+                return _Outcome.REWOUND
+            return writing.result()
+        finally:
+            stopping.cancel()
 
     def _start_beside(self, work: Coroutine[None, None, None]) -> None:
         task = asyncio.create_task(work)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from services.aggregator.consumer import Aggregator
+from services.aggregator.membership import InstanceLease
 from services.aggregator.memory import tune_garbage_collector
+from services.ops_server import Readiness
 from services.runtime import ops_endpoints, retry_until_connected
 from shared.db.pool import make_pool
 from shared.kafka import ensure_topics
@@ -20,17 +23,38 @@ async def aggregator_service(
     idle_exit_seconds: float | None = None,
     ops: OpsSettings | None = None,
 ) -> int:
-    async with make_pool(database, "aggregator") as pool, ops_endpoints(ops, pool, kafka):
+    readiness = Readiness()
+    lease = InstanceLease(database, kafka.consumer_group, settings)
+    async with (
+        make_pool(database, "aggregator") as pool,
+        ops_endpoints(ops, pool, kafka, readiness),
+    ):
         if not await retry_until_connected("aggregator", lambda: ensure_topics(kafka), stop):
             return 0
-        aggregator = Aggregator(kafka, settings, pool)
-        tune_garbage_collector()
-        if not await retry_until_connected("aggregator", aggregator.detect_rollup_mode, stop):
-            return 0
-        if not await retry_until_connected("aggregator", aggregator.start, stop):
+        if not await lease.acquire(stop, readiness):
             return 0
         try:
-            await aggregator.run(stop, idle_exit_seconds=idle_exit_seconds)
+            aggregator = Aggregator(kafka, settings, pool, lease.instance_id, readiness)
+            tune_garbage_collector()
+            if not await retry_until_connected("aggregator", aggregator.detect_rollup_mode, stop):
+                return 0
+            if not await retry_until_connected("aggregator", aggregator.start, stop):
+                await aggregator.stop()
+                return 0
+            keeping = asyncio.create_task(lease.keep(stop, readiness))
+            running = asyncio.create_task(aggregator.run(stop, idle_exit_seconds))
+            try:
+                # Whichever ends first: a lost lease ends the run (raising), as the run's end
+                # ends the lease.
+                await asyncio.wait({keeping, running}, return_when=asyncio.FIRST_COMPLETED)
+                if keeping.done() and not running.done():
+                    stop.set()
+                await running
+            finally:
+                await aggregator.stop()
+                keeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeping
+            return aggregator.stats.events
         finally:
-            await aggregator.stop()
-        return aggregator.stats.events
+            await lease.release()

@@ -31,6 +31,7 @@ EXPECTED_ALERTS = {
     "CostpipeDeadLettersGrowing",
     "CostpipeAggregatorDatabaseRetries",
     "CostpipeAggregatorSlowWrites",
+    "CostpipeAggregatorUnassigned",
     "CostpipeApiErrors",
 }
 
@@ -145,6 +146,13 @@ def test_dashboard_queries_name_only_exported_series(exported: dict[str, frozens
         ("dead letters", {"costpipe_aggregator_dead_letters_total"}),
         ("watermark", {"costpipe_collector_watermark_seconds"}),
         ("write latency", {"costpipe_aggregator_write_seconds_bucket"}),
+        (
+            "partition ownership",
+            {
+                "costpipe_aggregator_assigned_partitions",
+                "costpipe_aggregator_unassigned_seconds_total",
+            },
+        ),
         ("api latency", {"costpipe_api_request_duration_seconds_bucket"}),
     ],
 )
@@ -212,6 +220,7 @@ def test_alert_rules_are_well_formed(exported: dict[str, frozenset[str]]) -> Non
         ("CostpipeCollectorCycleFailures", "costpipe_collector_errors_total"),
         ("CostpipeCollectorWatermarkStale", "costpipe_collector_watermark_seconds"),
         ("CostpipeDeadLettersGrowing", "costpipe_aggregator_dead_letters_total"),
+        ("CostpipeAggregatorUnassigned", "costpipe_aggregator_unassigned_seconds_total"),
     ],
 )
 def test_each_alert_watches_its_series(alert: str, series: str) -> None:

@@ -10,6 +10,7 @@ BY of the raw rows.
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import tempfile
 import time
@@ -25,11 +26,11 @@ from shared.localservices.kafka import LocalKafka
 from shared.localservices.timescale import LocalTimescale
 from shared.settings import KafkaSettings
 from tests.support.aggregator_helpers import (
+    CommitWatch,
     Record,
     aggregator_process,
     assert_database_matches,
     committed_offsets,
-    copy_committed_offsets,
     end_offsets,
     produce,
     read_topic,
@@ -39,6 +40,7 @@ from tests.support.aggregator_helpers import (
     total,
     wait_for_commits,
 )
+from tests.support.reliability_report import record
 from tests.support.services import Services
 
 pytestmark = pytest.mark.integration
@@ -97,41 +99,45 @@ def scratch_dir() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_sigkill_mid_stream_then_restart(
+def test_sigkill_at_any_moment_then_restart_with_the_same_configuration(
     pipeline_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
+    """Killed mid-stream (mid batch, mid commit: a random moment after a commit) and mid-join
+    (before its first assignment), then started again with exactly the same environment, group
+    id included: each restart consumes again by itself, and the database ends exact."""
     env = {**pipeline_env, **BATCHING}
     kafka = KafkaSettings.from_env(env)
     events, records = synthetic_stream(EVENTS, seed=1, poison=POISON)
-    _produce(kafka, records)
+    # A part of the stream arrives before each start, so each restarted process has work of its
+    # own to resume (the aggregator drains 5,000 records in well under a second).
+    parts = [records[len(records) * i // 5 : len(records) * (i + 1) // 5] for i in range(5)]
     log = tmp_path / "aggregator.log"
+    rng = random.Random(7)
+    resume_seconds: list[float] = []
 
-    with aggregator_process(env, log) as first:
-        wait_for_commits(kafka, len(records) // 5, first, log, wait_seconds=90)
-        first.kill()  # SIGKILL: no drain, no offset commit, possibly mid-transaction
-        first.wait(timeout=10)
-    at_kill = _committed(kafka)
-    assert 0 < at_kill < len(records), f"{at_kill} of {len(records)} committed at the kill"
+    with CommitWatch(kafka) as watch:
+        for round_ in range(4):
+            _produce(kafka, parts[round_])
+            with aggregator_process(env, log) as process:
+                started = time.monotonic()
+                if round_ == 1:  # mid-join: killed while it joins its group
+                    time.sleep(rng.uniform(0.5, 2.0))
+                else:
+                    # Within 30 s of its start the restarted process must commit again.
+                    _, first, _ = watch.wait(watch.committed() + 1, [(process, log)], 30)
+                    assert first is not None
+                    resume_seconds.append(round(first - started, 2))
+                    time.sleep(rng.uniform(0.0, 0.3))  # somewhere in a batch or a commit
+                process.kill()  # SIGKILL: no drain, no offset commit, possibly mid-transaction
+                process.wait(timeout=10)
+        at_kill = watch.committed()
+        assert 0 < at_kill < len(records), f"{at_kill} of {len(records)} committed at the kill"
+        _produce(kafka, parts[4])
+        with aggregator_process(env, log) as last:
+            watch.wait(len(records), [(last, log)], 120)
+            stop_gracefully(last, log, wait_seconds=10)
 
-    # The restarted process takes over what the killed one committed, under a new group id:
-    # Apache Kafka evicts a dead member after session.timeout.ms, but the noida-db broker never
-    # does, so a rejoin under the old id would wait forever there. Same offsets, same replay.
-    takeover = {**env, "COSTPIPE_KAFKA_CONSUMER_GROUP": kafka.consumer_group + "-restarted"}
-    kafka = KafkaSettings.from_env(takeover)
-    asyncio.run(
-        copy_committed_offsets(
-            kafka.bootstrap,
-            kafka.allocations_topic,
-            kafka.partitions,
-            env["COSTPIPE_KAFKA_CONSUMER_GROUP"],
-            kafka.consumer_group,
-        )
-    )
-    assert _committed(kafka) == at_kill
-    with aggregator_process(takeover, log) as second:
-        wait_for_commits(kafka, len(records), second, log, wait_seconds=120)
-        stop_gracefully(second, log)
-
+    record("aggregator_restart_to_first_commit_seconds", resume_seconds)
     assert_database_matches(database_url, events)
     _assert_dead_letters(kafka, records)
 
@@ -190,13 +196,14 @@ def test_database_restart_mid_stream(services: Services, scratch_dir: Path, tmp_
         }
         kafka = KafkaSettings.from_env(env)
         events, records = synthetic_stream(EVENTS, seed=3, poison=POISON)
-        _produce(kafka, records)
+        half = len(records) // 2
+        _produce(kafka, records[:half])
         log = tmp_path / "aggregator.log"
 
         with aggregator_process(env, log) as aggregator:
             wait_for_commits(kafka, len(records) // 5, aggregator, log, wait_seconds=90)
             database.stop(mode="fast")  # ends every session, possibly mid-transaction
-            assert _committed(kafka) < len(records), "stream done before the database went down"
+            _produce(kafka, records[half:])  # the rest arrives while the database is away
             time.sleep(4)
             assert aggregator.poll() is None, f"aggregator died with the database:\n{tail(log)}"
             database.start()

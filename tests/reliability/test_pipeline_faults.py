@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from services.kubecost_sim.model import SimConfig
+from shared.localservices.process import free_port
 from tests.support.fault_pipeline import FaultPipeline, fault_pipeline, wait_for
 from tests.support.faulty_kubecost import Fault
 from tests.support.reliability_report import record
@@ -94,11 +95,16 @@ def test_aggregator_sigkilled_and_restarted(pipeline: FaultPipeline) -> None:
     )
     assert _body(lagging)["pipeline"]["status"] == "ok"
 
-    pipeline.take_over_consumer_group()
-    pipeline.start_aggregator()
-    pipeline.start_api()
+    # Started again with exactly the same environment (group id included), it resumes by
+    # itself: within 30 s it commits again.
+    with pipeline.commit_watch() as watch:
+        pipeline.start_aggregator()
+        started = time.monotonic()
+        _, first, _ = watch.wait(watch.committed() + 1, [(pipeline.aggregator, pipeline.log)], 30)
+    assert first is not None
+    record("aggregator_sigkill_resume_seconds", round(first - started, 2))
     pipeline.wait_until_exact()
-    pipeline.faults_survived.append("aggregator SIGKILL, restarted")
+    pipeline.faults_survived.append("aggregator SIGKILL, restarted with the same configuration")
 
 
 def test_database_stopped_and_restarted(pipeline: FaultPipeline) -> None:
@@ -136,3 +142,51 @@ def test_broker_stopped_and_restarted(pipeline: FaultPipeline) -> None:
 
 def test_collector_produces_again_after_the_broker_restart(pipeline: FaultPipeline) -> None:
     assert pipeline.collector_produces(timeout=8), f"nothing since the restart:\n{pipeline.logs()}"
+
+
+def _assigned_partitions(port: int) -> int | None:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("costpipe_aggregator_assigned_partitions "):
+            return int(float(line.split()[1]))
+    return None
+
+
+def test_two_aggregators_share_the_group_and_one_is_killed(pipeline: FaultPipeline) -> None:
+    """Scale-out: a second aggregator with the same configuration takes its share of the
+    partitions; SIGKILLed and started again unchanged, it takes its share back at once, and the
+    totals stay exact. (On Apache Kafka the survivor would also take the dead one's partitions
+    after the session timeout; the local emulated broker never evicts a member, see
+    docs/reliability.md.)"""
+    port = free_port()
+    topics = 2  # allocations and assets, three partitions each
+    pipeline.start_second_aggregator(port)
+    wait_for(
+        "the second aggregator owning partitions",
+        lambda: (_assigned_partitions(port) or 0) > 0,
+        60,
+        pipeline.logs(),
+    )
+    second_share = _assigned_partitions(port)
+    assert second_share is not None
+    assert 0 < second_share < 3 * topics, second_share
+
+    pipeline.kill(pipeline.aggregator_2)
+    with pipeline.commit_watch() as watch:
+        pipeline.start_second_aggregator(port)
+        started = time.monotonic()
+        wait_for(
+            "the restarted aggregator owning its partitions again",
+            lambda: _assigned_partitions(port) == second_share,
+            30,
+            pipeline.logs(),
+        )
+        record("second_aggregator_reassigned_seconds", round(time.monotonic() - started, 2))
+        watch.wait(watch.committed() + 1, [(pipeline.aggregator_2, pipeline.log)], 30)
+    pipeline.wait_until_exact()
+    pipeline.faults_survived.append(
+        "second aggregator SIGKILL, restarted with the same configuration"
+    )

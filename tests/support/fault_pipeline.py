@@ -36,7 +36,7 @@ from shared.localservices.kafka import LocalKafka
 from shared.localservices.timescale import LocalTimescale
 from shared.settings import KafkaSettings
 from shared.timewindows import isoformat_z
-from tests.support.aggregator_helpers import copy_committed_offsets, end_offsets, tail, total
+from tests.support.aggregator_helpers import CommitWatch, end_offsets, tail, total
 from tests.support.collector_harness import FAST_DEFAULTS, collector_config
 from tests.support.faulty_kubecost import FaultySource, faulty_source
 from tests.support.processes import running_api, start_costpipe
@@ -101,6 +101,7 @@ class FaultPipeline:
     api: str = ""
     collector: subprocess.Popen[bytes] | None = None
     aggregator: subprocess.Popen[bytes] | None = None
+    aggregator_2: subprocess.Popen[bytes] | None = None
     faults_survived: list[str] = field(default_factory=list)
     _api_stack: ExitStack = field(default_factory=ExitStack)
 
@@ -132,25 +133,15 @@ class FaultPipeline:
         if process is not None:
             process.wait(timeout=30)
 
-    def take_over_consumer_group(self) -> None:
-        """Move the aggregator to a new group id holding the old one's committed offsets.
-
-        Apache Kafka evicts a killed member after session.timeout.ms; the noida-db broker never
-        does, so a restart under the old id would wait forever there. Same offsets, same replay;
-        the API is restarted with the new id so its lag report follows the group that works.
-        """
-        kafka = KafkaSettings.from_env(self.env)
-        new_group = f"{kafka.consumer_group}-{uuid.uuid4().hex[:6]}"
-        asyncio.run(
-            copy_committed_offsets(
-                kafka.bootstrap,
-                kafka.allocations_topic,
-                kafka.partitions,
-                kafka.consumer_group,
-                new_group,
-            )
+    def start_second_aggregator(self, metrics_port: int) -> None:
+        """A second aggregator in the same group, with the same environment but for its metrics
+        port (so the test can read which partitions each one owns)."""
+        self.aggregator_2 = start_costpipe(
+            ["aggregator"], {**self.env, "COSTPIPE_METRICS_PORT": str(metrics_port)}, self.log
         )
-        self.env["COSTPIPE_KAFKA_CONSUMER_GROUP"] = new_group
+
+    def commit_watch(self) -> CommitWatch:
+        return CommitWatch(KafkaSettings.from_env(self.env))
 
     # --- what an operator sees ----------------------------------------------------------------
 
@@ -269,7 +260,7 @@ class FaultPipeline:
 
     def stop(self) -> None:
         self._api_stack.close()
-        for process in (self.collector, self.aggregator):
+        for process in (self.collector, self.aggregator, self.aggregator_2):
             self.kill(process)
 
 

@@ -1,0 +1,199 @@
+"""Group membership as an SRE meets it: an aggregator left without partitions says so, one whose
+instance id another live aggregator holds waits and says why, and SIGTERM ends the process within
+10 s in each of these states, and while the broker does not answer at all.
+
+Each aggregator is a real process (`costpipe aggregator`) with its own metrics port, read over
+HTTP like Prometheus and a Kubernetes readiness probe would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.localservices.kafka import LocalKafka
+from shared.localservices.process import free_port
+from tests.support.aggregator_helpers import aggregator_process, tail
+from tests.support.fault_pipeline import wait_for
+from tests.support.reliability_report import record
+
+pytestmark = pytest.mark.integration
+
+STOP_WITHIN_SECONDS = 10
+
+
+def _metric(port: int, name: str) -> float | None:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def _not_ready_because(port: int, words: str) -> str | None:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    except httpx.TransportError:
+        return None
+    if response.status_code != 503:
+        return None
+    problems = " ".join(response.json()["problems"])
+    return problems if words in problems else None
+
+
+def _sigterm_exits_promptly(process: subprocess.Popen[bytes], log: Path, state: str) -> float:
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=STOP_WITHIN_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"SIGTERM ignored {state}:\n{tail(log)}") from None
+    assert code == 0, f"exited {code} {state}:\n{tail(log)}"
+    return round(time.monotonic() - started, 2)
+
+
+def _with_port(env: dict[str, str], port: int, **extra: str) -> dict[str, str]:
+    return {**env, "COSTPIPE_METRICS_PORT": str(port), **extra}
+
+
+def test_an_aggregator_owning_no_partition_is_loud_and_stops_promptly(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    # One partition per topic, two topics, three members: one of them is given nothing to do.
+    env = {**pipeline_env, "COSTPIPE_KAFKA_PARTITIONS": "1"}
+    env["COSTPIPE_ASSIGNMENT_GRACE_SECONDS"] = "2"
+    ports = [free_port() for _ in range(3)]
+    log = tmp_path / "aggregators.log"
+    gauge = "costpipe_aggregator_assigned_partitions"
+    with contextlib.ExitStack() as stack:
+        processes = [
+            stack.enter_context(aggregator_process(_with_port(env, p), log)) for p in ports
+        ]
+
+        def shares() -> list[float] | None:
+            found = [_metric(port, gauge) for port in ports]
+            known = [f for f in found if f is not None]
+            return known if len(known) == 3 and sum(known) == 2 and 0 in known else None
+
+        idle = wait_for("the partitions shared out", shares, 60, tail(log)).index(0)
+        reason = wait_for(
+            "/readyz naming the stall",
+            lambda: _not_ready_because(ports[idle], "owns no partition"),
+            30,
+            tail(log),
+        )
+        assert env["COSTPIPE_KAFKA_CONSUMER_GROUP"] in reason
+        counted = _metric(ports[idle], "costpipe_aggregator_unassigned_seconds_total")
+        assert counted is not None
+        assert counted > 0
+        assert "owns no partition" in log.read_text()  # the WARNING line
+        busy = (idle + 1) % 3
+        assert _not_ready_because(ports[busy], "") is None, "a working member is not ready"
+        record(
+            "sigterm_seconds_while_unassigned",
+            _sigterm_exits_promptly(processes[idle], log, "idle"),
+        )
+        record(
+            "sigterm_seconds_while_consuming",
+            _sigterm_exits_promptly(processes[busy], log, "busy"),
+        )
+
+
+def test_a_second_aggregator_with_the_same_instance_id_waits_and_says_why(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**pipeline_env, "COSTPIPE_AGGREGATOR_INSTANCE_ID": "aggregator-a"}
+    first_port, second_port = free_port(), free_port()
+    log = tmp_path / "aggregators.log"
+    with aggregator_process(_with_port(env, first_port), log) as first:
+        gauge = "costpipe_aggregator_assigned_partitions"
+        wait_for("the first owning partitions", lambda: _metric(first_port, gauge), 60, tail(log))
+        with aggregator_process(_with_port(env, second_port), log) as second:
+            wait_for(
+                "/readyz of the second naming the held id",
+                lambda: _not_ready_because(second_port, "held by another live aggregator"),
+                30,
+                tail(log),
+            )
+            assert _metric(first_port, gauge) == 6, "the duplicate disturbed the first"
+            # The first dies: its id is free at once, and the waiting one takes its place.
+            first.kill()
+            first.wait(timeout=10)
+            wait_for(
+                "the second owning every partition",
+                lambda: _metric(second_port, gauge) == 6,
+                30,
+                tail(log),
+            )
+            _sigterm_exits_promptly(second, log, "after taking over")
+
+
+def test_an_aggregator_waiting_for_an_instance_id_stops_promptly(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**pipeline_env, "COSTPIPE_AGGREGATOR_INSTANCE_ID": "aggregator-b"}
+    first_port, second_port = free_port(), free_port()
+    log = tmp_path / "aggregators.log"
+    gauge = "costpipe_aggregator_assigned_partitions"
+    with (
+        aggregator_process(_with_port(env, first_port), log),
+        contextlib.ExitStack() as stack,
+    ):
+        wait_for("the first owning partitions", lambda: _metric(first_port, gauge), 60, tail(log))
+        second = stack.enter_context(aggregator_process(_with_port(env, second_port), log))
+        wait_for(
+            "the second waiting for its id",
+            lambda: _not_ready_because(second_port, "held by another live aggregator"),
+            60,
+            tail(log),
+        )
+        record(
+            "sigterm_seconds_while_waiting_for_an_id",
+            _sigterm_exits_promptly(second, log, "waiting for an instance id"),
+        )
+
+
+@pytest.fixture
+def own_broker() -> Iterator[LocalKafka]:
+    root = Path(tempfile.mkdtemp(prefix="costpipe-broker-"))
+    broker = LocalKafka(root / "kafka")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        if broker.pid is not None:
+            os.killpg(broker.pid, signal.SIGCONT)
+        broker.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_sigterm_while_the_broker_does_not_answer(
+    pipeline_env: dict[str, str], own_broker: LocalKafka, tmp_path: Path
+) -> None:
+    env = {**pipeline_env, "COSTPIPE_KAFKA_BOOTSTRAP": own_broker.bootstrap}
+    port = free_port()
+    log = tmp_path / "aggregator.log"
+    with aggregator_process(_with_port(env, port), log) as aggregator:
+        gauge = "costpipe_aggregator_assigned_partitions"
+        wait_for("owning partitions", lambda: _metric(port, gauge), 60, tail(log))
+        assert own_broker.pid is not None
+        # Frozen, not stopped: connections stay open and nothing is ever answered.
+        os.killpg(own_broker.pid, signal.SIGSTOP)
+        time.sleep(1)
+        record(
+            "sigterm_seconds_while_the_broker_hangs",
+            _sigterm_exits_promptly(aggregator, log, "while the broker hangs"),
+        )
