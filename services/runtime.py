@@ -65,7 +65,7 @@ async def retry_until_connected(
     delay = 1.0
     while not stop.is_set():
         try:
-            if not await _unless_stopped(attempt(), stop):
+            if not await unless_stopped(attempt(), stop):
                 return False
         except (KafkaConnectionError, psycopg.OperationalError, PoolTimeout) as exc:
             log.warning("%s: dependency unavailable (%s); retrying in %.0fs", what, exc, delay)
@@ -77,15 +77,18 @@ async def retry_until_connected(
     return False
 
 
-async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
-    """Run `work` to its end, or cancel it when `stop` is set first (False): a broker that takes
-    a connection but never answers must not hold up a shutdown."""
+async def unless_stopped(work: Awaitable[object], stop: asyncio.Event, grace: float = 0.0) -> bool:
+    """Run `work` to its end (True), or, once `stop` is set, give it `grace` seconds more and
+    then cancel it (False): a broker that takes a connection but never answers must not hold up
+    a shutdown. What `work` raises is raised here."""
     task = asyncio.ensure_future(work)
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
+    if not task.done() and grace > 0:
+        await asyncio.wait({task}, timeout=grace)
     if task.done():
         task.result()
         return True

@@ -24,6 +24,8 @@ from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+CLOSE_SECONDS = 2.5
+
 
 def new_producer(bootstrap: str) -> AIOKafkaProducer:
     """The collector's producer settings (the benchmarks reuse them for their baselines)."""
@@ -55,7 +57,13 @@ class EventProducer:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        """Flush and close, for at most `CLOSE_SECONDS`: a broker that does not answer must not
+        hold up a shutdown (unacknowledged events moved no watermark: they are fetched again)."""
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await self._producer.stop()
+        except TimeoutError:
+            log.warning("stopping: the producer did not close within %ss", CLOSE_SECONDS)
 
     async def _start_over(self, failed: AIOKafkaProducer, error: Exception) -> None:
         """Replace a producer whose idempotence state the broker no longer accepts.

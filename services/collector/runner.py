@@ -24,6 +24,8 @@ from services.collector.config import CollectorConfig
 from services.collector.producer import EventProducer
 from services.collector.state import CollectorState
 from services.collector.stats import CollectorStats
+from services.ops_server import Readiness
+from services.runtime import unless_stopped
 from shared.logs import bind_log_context
 from shared.progress import Progress, progress_for
 
@@ -61,8 +63,10 @@ class Collector:
         *,
         clock: Callable[[], datetime] = _wall_clock,
         progress: Progress | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.config = config
+        self.readiness = readiness or Readiness()
         self.producer = producer
         self.state = state
         self.clock = clock
@@ -113,21 +117,40 @@ class Collector:
         bind_log_context(cluster=collector.cluster.name, cluster_id=str(collector.cluster.id))
         registered = False
         while not stop.is_set():
+            name = collector.cluster.name
             try:
                 if not registered:
                     await self.state.register(collector.cluster, self.config.organization_name)
                     registered = True
-                if window is not None:
-                    await collector.collect_range(*window)
-                else:
-                    await collector.cycle(self.clock())
+                work = (
+                    collector.collect_range(*window)
+                    if window is not None
+                    else collector.cycle(self.clock())
+                )
+                # Stopping, a cycle in flight gets a moment to finish; then it is abandoned (its
+                # watermark did not move, so the next start fetches its windows again).
+                if not await unless_stopped(work, stop, grace=STOP_GRACE_SECONDS):
+                    log.warning("cluster %s: cycle in flight abandoned at stop", name)
+                    return
+                self.readiness.set(f"kafka:{name}", None)
             except Exception as exc:  # one cluster's failure must not stop the others
-                collector.stats.error(failure_reason(exc))
-                log.exception("cluster %s: collection cycle failed", collector.cluster.name)
+                reason = failure_reason(exc)
+                collector.stats.error(reason)
+                log.exception("cluster %s: collection cycle failed", name)
+                if reason == "kafka":
+                    self.readiness.set(
+                        f"kafka:{name}",
+                        f"collector: the broker refused the events of cluster {name} ({exc!r}); "
+                        "retried every poll interval",
+                    )
             if once or window is not None:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.config.poll_interval_seconds)
+
+
+# Stopping: how long a collection cycle in flight may take to finish.
+STOP_GRACE_SECONDS = 2.5
 
 
 async def run_collector(
@@ -137,6 +160,8 @@ async def run_collector(
     once: bool = False,
     window: tuple[datetime, datetime] | None = None,
     stop: asyncio.Event | None = None,
+    readiness: Readiness | None = None,
 ) -> int:
     """Run until `stop` is set (or once). Returns the number of events produced."""
-    return await Collector(config, producer, state).run(stop, once=once, window=window)
+    collector = Collector(config, producer, state, readiness=readiness)
+    return await collector.run(stop, once=once, window=window)

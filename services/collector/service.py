@@ -9,6 +9,7 @@ from services.collector.config import CollectorConfig
 from services.collector.producer import EventProducer
 from services.collector.runner import run_collector
 from services.collector.state import CollectorState
+from services.ops_server import Readiness
 from services.runtime import ops_endpoints, retry_until_connected
 from shared.db.pool import make_pool
 from shared.kafka import ensure_topics
@@ -24,7 +25,11 @@ async def collector_service(
     window: tuple[datetime, datetime] | None = None,
     ops: OpsSettings | None = None,
 ) -> int:
-    async with make_pool(database, "collector") as pool, ops_endpoints(ops, pool, kafka):
+    readiness = Readiness()
+    async with (
+        make_pool(database, "collector") as pool,
+        ops_endpoints(ops, pool, kafka, readiness),
+    ):
         if not await retry_until_connected("collector", lambda: ensure_topics(kafka), stop):
             return 0
         producer = EventProducer(kafka)
@@ -32,7 +37,13 @@ async def collector_service(
             return 0
         try:
             return await run_collector(
-                config, producer, CollectorState(pool), once=once, window=window, stop=stop
+                config,
+                producer,
+                CollectorState(pool),
+                once=once,
+                window=window,
+                stop=stop,
+                readiness=readiness,
             )
         finally:
             await producer.stop()

@@ -1,6 +1,7 @@
-"""Group membership as an SRE meets it: an aggregator left without partitions says so, one whose
-instance id another live aggregator holds waits and says why, and SIGTERM ends the process within
-10 s in each of these states, and while the broker does not answer at all.
+"""Group membership and shutdown as an SRE meets them: an aggregator left without partitions says
+so, one whose instance id another live aggregator holds waits and says why, and SIGTERM ends the
+process within 10 s in each of these states, and while the broker does not answer at all (the
+collector's too).
 
 Each aggregator is a real process (`costpipe aggregator`) with its own metrics port, read over
 HTTP like Prometheus and a Kubernetes readiness probe would.
@@ -16,15 +17,19 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from services.kubecost_sim.model import SimConfig
+from services.kubecost_sim.server import serve_in_thread
 from shared.localservices.kafka import LocalKafka
 from shared.localservices.process import free_port
 from tests.support.aggregator_helpers import aggregator_process, tail
 from tests.support.fault_pipeline import wait_for
+from tests.support.processes import start_costpipe
 from tests.support.reliability_report import record
 
 pytestmark = pytest.mark.integration
@@ -197,3 +202,40 @@ def test_sigterm_while_the_broker_does_not_answer(
             "sigterm_seconds_while_the_broker_hangs",
             _sigterm_exits_promptly(aggregator, log, "while the broker hangs"),
         )
+
+
+def test_collector_sigterm_while_the_broker_does_not_answer(
+    pipeline_env: dict[str, str], own_broker: LocalKafka, tmp_path: Path
+) -> None:
+    """The collector in the middle of a backfill, the broker frozen under it: SIGTERM still ends
+    it within 10 s (the cycle in flight is abandoned; its watermark did not move)."""
+    env = {**pipeline_env, "COSTPIPE_KAFKA_BOOTSTRAP": own_broker.bootstrap}
+    sim = SimConfig(seed=5, clusters=1, workloads_per_cluster=20, now=datetime.now(UTC))
+    log = tmp_path / "collector.log"
+    with serve_in_thread(sim) as sim_url:
+        config = tmp_path / "clusters.toml"
+        config.write_text(
+            "[defaults]\nbackfill_days = 60\nchunk_hours = 6\npoll_interval_seconds = 1\n"
+            f'[[clusters]]\nname = "shutdown-0"\nbase_url = "{sim_url}"\n'
+        )
+        collector = start_costpipe(
+            ["collector"], {**env, "COSTPIPE_COLLECTOR_CONFIG": str(config)}, log
+        )
+        try:
+            # Read from its log: asking the broker early would create its topics first.
+            wait_for(
+                "the collector mid-backfill",
+                lambda: "backfill progress" in log.read_text(),
+                60,
+            )
+            assert own_broker.pid is not None
+            os.killpg(own_broker.pid, signal.SIGSTOP)
+            time.sleep(1)
+            record(
+                "collector_sigterm_seconds_while_the_broker_hangs",
+                _sigterm_exits_promptly(collector, log, "while the broker hangs"),
+            )
+        finally:
+            if collector.poll() is None:
+                collector.kill()
+            collector.wait(timeout=10)
