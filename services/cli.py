@@ -110,7 +110,13 @@ def _cmd_collector(args: argparse.Namespace) -> int:
 def _cmd_aggregator(args: argparse.Namespace) -> int:
     from services.aggregator.service import aggregator_service
     from services.runtime import stop_on_signals
-    from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings, OpsSettings
+    from shared.settings import (
+        AGGREGATOR_METRICS_PORT,
+        AggregatorSettings,
+        DatabaseSettings,
+        KafkaSettings,
+        OpsSettings,
+    )
 
     database, kafka = DatabaseSettings.from_env(), KafkaSettings.from_env()
     settings = AggregatorSettings.from_env()
@@ -122,7 +128,7 @@ def _cmd_aggregator(args: argparse.Namespace) -> int:
             settings,
             stop_on_signals(),
             idle_exit_seconds=args.exit_when_idle,
-            ops=OpsSettings.from_env(),
+            ops=OpsSettings.from_env(default_port=AGGREGATOR_METRICS_PORT),
         )
 
     events = asyncio.run(main())
@@ -154,6 +160,12 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     return run_dev(
         args.data_dir, clusters=args.clusters, backfill_days=args.backfill_days, api_port=args.port
     )
+
+
+def _cmd_local_services(args: argparse.Namespace) -> int:
+    from services.dev import run_local_services
+
+    return run_local_services(args.data_dir)
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
@@ -307,6 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--backfill-days", type=int, default=7, help="history to collect (default 7)")
     dev.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
     dev.set_defaults(func=_cmd_dev)
+
+    local = command(
+        "local-services",
+        "run only the local TimescaleDB and Kafka broker",
+        "Start the local TimescaleDB (migrated) and Kafka broker, persistent under --data-dir "
+        "(the same as `costpipe dev`'s), print the COSTPIPE_DATABASE_URL and "
+        "COSTPIPE_KAFKA_BOOTSTRAP to export in other terminals, and run until Ctrl+C. Then start "
+        "`costpipe collector`, `costpipe aggregator` and `costpipe api` by hand: their default "
+        "ports differ (collector metrics 9100, aggregator metrics 9101, API 8080).",
+    )
+    local.add_argument("--data-dir", default=".costpipe/dev", help="where local data lives")
+    local.set_defaults(func=_cmd_local_services)
 
     keys = command(
         "keys",

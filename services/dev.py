@@ -1,4 +1,5 @@
-"""`costpipe dev`: the whole pipeline on one machine, on its embedded defaults.
+"""`costpipe dev`: the whole pipeline on one machine, on its embedded defaults; and
+`costpipe local-services`: only the local database and broker, for running each service by hand.
 
 Starts what is not configured (a persistent TimescaleDB and Kafka broker under the data folder,
 the Kubecost simulator), migrates, creates an API key, and runs collector, aggregator and API in
@@ -32,6 +33,7 @@ from shared.db.migrations import migrate
 from shared.localservices.kafka import LocalKafka
 from shared.localservices.timescale import LocalTimescale
 from shared.settings import (
+    AGGREGATOR_METRICS_PORT,
     AggregatorSettings,
     ApiSettings,
     DatabaseSettings,
@@ -150,7 +152,7 @@ def run_dev(data_dir: str, clusters: int, backfill_days: int, api_port: int) -> 
                         kafka,
                         AggregatorSettings.from_env(),
                         stop,
-                        ops=OpsSettings.from_env(),
+                        ops=OpsSettings.from_env(default_port=AGGREGATOR_METRICS_PORT),
                     )
                 ),
                 asyncio.create_task(api_service(database, api, stop, kafka)),
@@ -164,4 +166,33 @@ def run_dev(data_dir: str, clusters: int, backfill_days: int, api_port: int) -> 
 
         asyncio.run(main())
         print("costpipe dev stopped.", file=sys.stderr)
+    return 0
+
+
+def run_local_services(data_dir: str) -> int:
+    """The local TimescaleDB (migrated) and Kafka broker alone, until Ctrl+C or SIGTERM; prints
+    the `export` lines that let `costpipe collector`, `aggregator`, `api` and `keys` find them
+    from other terminals. Data persists under `data_dir`, shared with `costpipe dev`."""
+    import signal
+    import threading
+
+    root = Path(data_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    with _local_database(root) as database_url, _local_broker(root) as bootstrap:
+        database = DatabaseSettings.from_env({"COSTPIPE_DATABASE_URL": database_url})
+        migrate(database.url, database.rollup_mode)
+        print(
+            "\nLocal services are running. In another terminal:\n"
+            f"  export COSTPIPE_DATABASE_URL='{database_url}'\n"
+            f"  export COSTPIPE_KAFKA_BOOTSTRAP='{bootstrap}'\n"
+            "then start each service by hand: `costpipe collector` (with COSTPIPE_KUBECOST_URL "
+            "or COSTPIPE_COLLECTOR_CONFIG), `costpipe aggregator`, `costpipe api`.\n"
+            "Press Ctrl+C to stop.\n",
+            flush=True,
+        )
+        stopped = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopped.set())
+        stopped.wait()
+    print("local services stopped.", file=sys.stderr)
     return 0

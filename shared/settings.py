@@ -152,24 +152,32 @@ class ApiSettings:
         )
 
 
+# Each service's own default metrics port, so that all of them run side by side on one host
+# (the API serves /metrics on its own port, COSTPIPE_API_PORT).
+COLLECTOR_METRICS_PORT = 9100
+AGGREGATOR_METRICS_PORT = 9101
+
+
 @dataclass(frozen=True)
 class OpsSettings:
-    """COSTPIPE_METRICS_HOST / COSTPIPE_METRICS_PORT: where the collector and the aggregator
-    serve /metrics, /healthz and /readyz (port 0 turns the endpoints off)."""
+    """COSTPIPE_METRICS_HOST / COSTPIPE_METRICS_PORT: where the collector (default port 9100) and
+    the aggregator (9101) serve /metrics, /healthz and /readyz (port 0 turns the endpoints off)."""
 
     host: str = "127.0.0.1"
-    port: int = 9100
+    port: int = COLLECTOR_METRICS_PORT
 
     @property
     def enabled(self) -> bool:
         return self.port > 0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> OpsSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, default_port: int = COLLECTOR_METRICS_PORT
+    ) -> OpsSettings:
         env = os.environ if env is None else env
         return cls(
             host=_get(env, "METRICS_HOST", "127.0.0.1") or "127.0.0.1",
-            port=_int(env, "METRICS_PORT", 9100),
+            port=_int(env, "METRICS_PORT", default_port),
         )
 
 
@@ -276,7 +284,7 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_API_DATABASE_TIMEOUT_SECONDS": "API wait for a database connection (default 3)",
     "COSTPIPE_API_KEY_CACHE_SECONDS": "how long a resolved API key is reused (default 5; 0 = off)",
     "COSTPIPE_METRICS_HOST": "collector/aggregator /metrics and probes address (default 127.0.0.1)",
-    "COSTPIPE_METRICS_PORT": "collector/aggregator /metrics and probes port (default 9100; 0 = off)",
+    "COSTPIPE_METRICS_PORT": "/metrics and probes port (collector 9100, aggregator 9101; 0 = off)",
     "COSTPIPE_LOG_LEVEL": "DEBUG, INFO (default), WARNING, ERROR",
     "COSTPIPE_LOG_FORMAT": "json or text (default: text on a terminal, json otherwise)",
     "COSTPIPE_BATCH_MAX_EVENTS": "aggregator batch size bound (default 50000)",
