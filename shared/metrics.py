@@ -45,6 +45,10 @@ AGGREGATOR_UNASSIGNED_SECONDS = Counter(
     "costpipe_aggregator_unassigned_seconds",
     "Seconds this aggregator has run owning no partition",
 )
+AGGREGATOR_STALLED_PARTITIONS = Gauge(
+    "costpipe_aggregator_stalled_partitions",
+    "Partitions of the group owned by another member, with records waiting and no recent commit",
+)
 ROLLUP_MODE = Gauge("costpipe_rollup_mode", "1 for the rollup mode in use", ["mode"])
 # The API's request metrics come from Litestar's Prometheus plugin under this prefix:
 # costpipe_api_request_duration_seconds (histogram), costpipe_api_requests_total,

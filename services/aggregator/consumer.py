@@ -28,7 +28,7 @@ from psycopg_pool import PoolTimeout
 
 from services.aggregator.asset_writer import AssetBatchWriter
 from services.aggregator.continuous import ContinuousRollups
-from services.aggregator.membership import AssignmentWatch
+from services.aggregator.membership import AssignmentWatch, OrphanWatch
 from services.aggregator.memory import PeriodicCollection
 from services.aggregator.resting import RestingPartitions
 from services.aggregator.validation import AssetEventValidator, EventValidator, InvalidEvent
@@ -133,6 +133,9 @@ FETCH_SLICE = 5000
 CLOSE_SECONDS = 2.5
 
 
+# How often the aggregator looks for partitions of its group that nobody consumes.
+ORPHAN_CHECK_SECONDS = 15.0
+
 # Objects of a written batch freed between two turns of the event loop (see `_release`).
 RELEASE_SLICE = 2000
 
@@ -201,6 +204,11 @@ class Aggregator:
             settings.assignment_grace_seconds,
             readiness if readiness is not None else Readiness(),
         )
+        self._orphans = OrphanWatch(
+            kafka.consumer_group,
+            settings.session_timeout_ms / 1000 + settings.assignment_grace_seconds,
+        )
+        self._orphans_checked = 0.0
         self._bootstrap = kafka.bootstrap
         self._dlq = self._dead_letter_producer()
         self._dlq_started = False
@@ -271,6 +279,9 @@ class Aggregator:
         while not stop.is_set():
             self._assignment_watch.observe(len(self._consumer.assignment()))
             self._start_beside(self._report_lag())
+            if time.monotonic() - self._orphans_checked >= ORPHAN_CHECK_SECONDS:
+                self._orphans_checked = math.inf  # none other until this one is done
+                self._start_beside(self._check_orphans())
             self._collection.collect_if_due()  # between batches: nothing of one is half done
             if not batch.records:
                 commit_with_next = False
@@ -556,6 +567,28 @@ class Aggregator:
             if committed is not None:
                 lag = max(0, end - committed)
                 metrics.AGGREGATOR_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+
+    async def _check_orphans(self) -> None:
+        """Look for partitions of the group that no live member consumes (see `OrphanWatch`);
+        run beside the batches, every `ORPHAN_CHECK_SECONDS`."""
+        try:
+            owned = self._consumer.assignment()
+            others = [
+                TopicPartition(topic, p)
+                for topic in (self.topic, self.assets_topic)
+                for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+                if TopicPartition(topic, p) not in owned
+            ]
+            if not owned or not others:
+                self._orphans.stalled({}, {})
+                return
+            ends = await self._consumer.end_offsets(others)
+            committed = {tp: await self._consumer.committed(tp) or 0 for tp in others}
+            self._orphans.stalled(committed, dict(ends))
+        except KafkaError as exc:
+            log.debug("could not look for stalled partitions: %s", exc)
+        finally:
+            self._orphans_checked = time.monotonic()
 
     async def _write(self, events: list[AllocationEvent], assets: list[AssetCostEvent]) -> None:
         try:

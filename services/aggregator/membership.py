@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
+from aiokafka import TopicPartition
 
 from services.ops_server import Readiness
 from shared import metrics
@@ -205,3 +206,56 @@ class AssignmentWatch:
         if now - self._last_log >= self._log_every:
             log.warning("%s", reason)
             self._last_log = now
+
+
+class OrphanWatch:
+    """Partitions of the group that another member owns but nobody consumes.
+
+    A member that dies keeps its partitions until the broker evicts it: Apache Kafka does after
+    the session timeout, the local emulated broker never does. The survivors cannot tell a dead
+    member from a slow one, but they can see the result: a partition with records waiting whose
+    committed offset has not moved for longer than the session timeout plus the grace period.
+    That is logged every minute and exported, instead of a silent stall of part of the data.
+    """
+
+    def __init__(
+        self, group: str, stalled_after_seconds: float, log_every_seconds: float = 60.0
+    ) -> None:
+        self._group = group
+        self._stalled_after = stalled_after_seconds
+        self._log_every = log_every_seconds
+        # partition -> (committed offset, when it was first seen at that offset)
+        self._seen: dict[TopicPartition, tuple[int, float]] = {}
+        self._last_log = -float("inf")
+
+    def stalled(
+        self,
+        committed: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
+        now: float | None = None,
+    ) -> list[TopicPartition]:
+        """Given the committed and end offsets of the partitions this member does not own."""
+        now = time.monotonic() if now is None else now
+        found = []
+        for tp, end in ends.items():
+            offset = committed.get(tp, 0)
+            previous = self._seen.get(tp)
+            if previous is None or previous[0] != offset or end <= offset:
+                self._seen[tp] = (offset, now)
+            elif now - previous[1] > self._stalled_after:
+                found.append(tp)
+        for tp in set(self._seen) - set(ends):
+            del self._seen[tp]  # owned by this member now
+        metrics.AGGREGATOR_STALLED_PARTITIONS.set(len(found))
+        if found and now - self._last_log >= self._log_every:
+            self._last_log = now
+            log.warning(
+                "group %r: partitions %s have records waiting and no commit for over %.0fs: "
+                "the member that owns them is not consuming (dead, and not evicted by the "
+                "broker: Apache Kafka evicts it after the session timeout, the embedded local "
+                "broker never does; start that aggregator again with its configuration)",
+                self._group,
+                sorted(f"{tp.topic}[{tp.partition}]" for tp in found),
+                self._stalled_after,
+            )
+        return found

@@ -9,6 +9,7 @@ HTTP like Prometheus and a Kubernetes readiness probe would.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -27,7 +28,8 @@ from services.kubecost_sim.model import SimConfig
 from services.kubecost_sim.server import serve_in_thread
 from shared.localservices.kafka import LocalKafka
 from shared.localservices.process import free_port
-from tests.support.aggregator_helpers import aggregator_process, tail
+from shared.settings import KafkaSettings
+from tests.support.aggregator_helpers import aggregator_process, produce, synthetic_stream, tail
 from tests.support.fault_pipeline import wait_for
 from tests.support.processes import start_costpipe
 from tests.support.reliability_report import record
@@ -239,3 +241,52 @@ def test_collector_sigterm_while_the_broker_does_not_answer(
             if collector.poll() is None:
                 collector.kill()
             collector.wait(timeout=10)
+
+
+def test_the_survivor_says_which_partitions_a_dead_member_left_waiting(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Two aggregators, one SIGKILLed, records arriving on every partition. Apache Kafka would
+    hand the dead one's partitions to the survivor after the session timeout; the embedded
+    broker never does. Either way nothing stalls silently: the survivor reports partitions with
+    records waiting and no commit until the dead one is started again."""
+    env = {
+        **pipeline_env,
+        "COSTPIPE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "COSTPIPE_ASSIGNMENT_GRACE_SECONDS": "2",
+    }
+    kafka = KafkaSettings.from_env(env)
+    first_port, second_port = free_port(), free_port()
+    log = tmp_path / "aggregators.log"
+    gauge = "costpipe_aggregator_assigned_partitions"
+    stalled = "costpipe_aggregator_stalled_partitions"
+    _, records = synthetic_stream(3000, seed=9)
+    with (
+        aggregator_process(_with_port(env, first_port), log),
+        contextlib.ExitStack() as stack,
+    ):
+        wait_for("the first owning partitions", lambda: _metric(first_port, gauge), 60, tail(log))
+        second = stack.enter_context(aggregator_process(_with_port(env, second_port), log))
+        wait_for("the second owning partitions", lambda: _metric(second_port, gauge), 60)
+        second_share = _metric(second_port, gauge)
+        second.kill()
+        second.wait(timeout=10)
+        asyncio.run(produce(kafka.bootstrap, kafka.allocations_topic, records))
+        try:
+            found = wait_for(
+                "the survivor reporting stalled partitions, or owning them all",
+                lambda: _metric(first_port, stalled) or _metric(first_port, gauge) == 6,
+                90,
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{tail(log)}") from None
+        if found is True:  # a broker that evicts: the survivor took them over
+            return
+        # The dead one's partitions that records arrived on (none on the assets topic).
+        assert second_share is not None
+        assert 1 <= found <= second_share
+        assert "the member that owns them is not consuming" in log.read_text()
+        restarted = stack.enter_context(aggregator_process(_with_port(env, second_port), log))
+        wait_for("the restarted one consuming", lambda: _metric(second_port, gauge), 30)
+        wait_for("no partition stalled", lambda: _metric(first_port, stalled) == 0, 60, tail(log))
+        assert restarted.poll() is None

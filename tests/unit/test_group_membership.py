@@ -1,12 +1,13 @@
-"""The stall watch's bookkeeping and the instance id's validation, which need no broker."""
+"""The stall watches' bookkeeping and the instance id's validation, which need no broker."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
+from aiokafka import TopicPartition
 
-from services.aggregator.membership import AssignmentWatch
+from services.aggregator.membership import AssignmentWatch, OrphanWatch
 from services.ops_server import Readiness
 from shared import metrics
 from shared.settings import AggregatorSettings, SettingsError
@@ -59,3 +60,24 @@ def test_the_instance_id_is_taken_as_given_or_left_to_the_lease() -> None:
         {"COSTPIPE_AGGREGATOR_INSTANCE_ID": "costpipe-aggregator-0"}
     )
     assert given.instance_id == "costpipe-aggregator-0"
+
+
+def test_a_partition_with_records_waiting_and_no_commit_is_reported_after_the_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    watch = OrphanWatch("group-y", stalled_after_seconds=40.0)
+    dead, idle, moving = (TopicPartition("t", p) for p in range(3))
+    ends = {dead: 500, idle: 100, moving: 900}
+    with caplog.at_level(logging.WARNING):
+        assert watch.stalled({dead: 100, idle: 100, moving: 200}, ends, now=0.0) == []
+        assert watch.stalled({dead: 100, idle: 100, moving: 300}, ends, now=39.0) == []
+        # Records wait on `dead` and its offset has not moved for 41 s; `idle` has nothing to
+        # read; `moving` is consumed.
+        assert watch.stalled({dead: 100, idle: 100, moving: 400}, ends, now=41.0) == [dead]
+    assert metrics.AGGREGATOR_STALLED_PARTITIONS._value.get() == 1
+    [line] = caplog.records
+    assert "group-y" in line.getMessage()
+    assert "t[0]" in line.getMessage()
+    # Its owner is back and commits: no longer stalled.
+    assert watch.stalled({dead: 150, idle: 100, moving: 400}, ends, now=50.0) == []
+    assert metrics.AGGREGATOR_STALLED_PARTITIONS._value.get() == 0
