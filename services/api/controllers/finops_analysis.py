@@ -19,7 +19,7 @@ from services.api.finops import analysis_params, realtime_params
 from services.api.finops import openapi as doc
 from services.api.finops.analysis_schemas import CostAnomalies, CostForecast, RealtimeCosts
 from services.api.finops.anomaly_report import Spans, all_series, anomaly_answer
-from services.api.finops.forecast_report import daily_history, forecast_answer
+from services.api.finops.forecast_report import daily_history, stored_forecast
 from services.api.finops.params import label
 from services.api.finops.realtime import timeout_for
 from services.api.finops.realtime_report import (
@@ -76,10 +76,11 @@ class FinOpsAnalysisController(Controller):
         chosen = analysis_params.model(model)
         now = datetime.now(UTC)
         today = bucket_start(now, Resolution.DAILY).date()
-        async with _pool(request).connection() as conn:
+        pool = _pool(request)
+        async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
             points = await daily_history(conn, scope, today, now)
-        return await forecast_answer(points, today, count, chosen)
+        return await stored_forecast(pool, scope, points, today, count, chosen, now)
 
     @get(
         "/anomalies",

@@ -64,6 +64,10 @@ class CostForecast(msgspec.Struct):
     candidates: list[ModelScore]
     outlier_days: list[str]
     reason: str | None
+    # When this answer was fitted, and the end of the history it was fitted on (the answer is
+    # stored and served again until that history changes).
+    computed_at: str | None = None
+    data_through: str | None = None
 
 
 class AnomalyScope(msgspec.Struct, omit_defaults=True):

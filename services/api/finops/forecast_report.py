@@ -17,6 +17,7 @@ are untouched.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -35,7 +36,7 @@ from services.api.finops.forecast import (
     ForecastModel,
     forecast_daily,
 )
-from services.api.finops.modelling import run_model
+from services.api.finops.modelling import input_digest, run_model, store_answer, stored_answer
 from services.api.finops.numbers import amount
 from services.api.finops.projection import (
     add_months,
@@ -52,7 +53,7 @@ from services.api.finops.scope import Scope
 from services.api.finops.series import timeline
 from services.api.finops.timeseries import cost_points
 from services.api.finops.windows import Span
-from shared.db.pool import Conn
+from shared.db.pool import Conn, Pool
 from shared.money import MICROS_PER_UNIT
 from shared.timewindows import Resolution, isoformat_z
 
@@ -160,3 +161,34 @@ async def forecast_answer(
 ) -> CostForecast:
     """`project` in a worker thread: the fits take about a second of CPU."""
     return await run_model(project, points, today, months, model)
+
+
+def scope_key(scope: Scope) -> str:
+    """Which clusters and dimension filters an answer covers (answers are keyed by their input
+    anyway; this groups a scope's answers for pruning and inspection)."""
+    clusters = ",".join(str(c) for c in scope.clusters)
+    return hashlib.sha256(f"{clusters}|{scope.team}|{scope.owner}".encode()).hexdigest()[:32]
+
+
+async def stored_forecast(
+    pool: Pool,
+    scope: Scope,
+    points: Sequence[tuple[datetime, int]],
+    today: date,
+    months: int,
+    model: ForecastModel,
+    now: datetime,
+) -> CostForecast:
+    """The answer stored for this exact input, or fitted now and stored for the next request
+    (of any API process): the fits take seconds of CPU, the answer only changes with its input."""
+    key = scope_key(scope)
+    digest = input_digest(list(points), today.isoformat(), months, model.value)
+    found = await stored_answer(pool, "forecast", key, digest, CostForecast)
+    if found is not None:
+        return found
+    answer = await forecast_answer(points, today, months, model)
+    answer.computed_at = isoformat_z(now)
+    answer.data_through = answer.history_end
+    through = points[-1][0] + DAY if points else None
+    await store_answer(pool, "forecast", key, digest, answer, through)
+    return answer

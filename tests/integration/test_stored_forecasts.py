@@ -1,0 +1,112 @@
+"""Forecasts are fitted once per version of their input and stored: the same history asked again,
+by this process or another one started later, is read, not fitted; a new day of data is a new
+input and gets a new answer. The stored answer is the one `project` computes from the same data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import msgspec
+import psycopg
+import pytest
+
+from services.api.finops.forecast import ForecastModel
+from services.api.finops.forecast_report import project, stored_forecast
+from services.api.finops.scope import Scope
+from shared.db.pool import make_pool
+from shared.settings import DatabaseSettings
+
+pytestmark = pytest.mark.integration
+
+TODAY = date(2026, 11, 20)
+DAY = timedelta(days=1)
+SCOPE = Scope(cluster_names={uuid.UUID("c1000000-0000-4000-8000-0000000000b1"): "east"})
+
+
+def _history(days: int, last: date) -> list[tuple[datetime, int]]:
+    """A weekly pattern over a slow rise, in micro-units per complete day, ending at `last`."""
+    start = last - (days - 1) * DAY
+    return [
+        (
+            datetime(d.year, d.month, d.day, tzinfo=UTC),
+            round((50 + 0.3 * i + 6 * math.sin(i * 2 * math.pi / 7)) * 1_000_000),
+        )
+        for i in range(days)
+        if (d := start + i * DAY)
+    ]
+
+
+def _rows(url: str) -> list[tuple[str, bytes]]:
+    with psycopg.connect(url) as conn:
+        return [
+            (str(row[0]), bytes(row[1]))
+            for row in conn.execute(
+                "SELECT computed_at, input_digest FROM model_answer ORDER BY computed_at"
+            ).fetchall()
+        ]
+
+
+async def test_a_forecast_is_fitted_once_per_input_and_kept_across_processes(
+    database_url: str,
+) -> None:
+    settings = DatabaseSettings(url=database_url)
+    points = _history(120, TODAY - DAY)
+    model = ForecastModel.AUTO
+    async with make_pool(settings, "api-first") as pool:
+        started = time.perf_counter()
+        first = await stored_forecast(pool, SCOPE, points, TODAY, 3, model, datetime.now(UTC))
+        fitted_seconds = time.perf_counter() - started
+        again = await stored_forecast(pool, SCOPE, points, TODAY, 3, model, datetime.now(UTC))
+    assert first.predictions, first.reason
+    assert first.computed_at is not None
+    assert first.data_through == "2026-11-20T00:00:00Z"
+    # The stored answer is the fitted one: the same numbers `project` gives for the same data.
+    direct = project(points, TODAY, 3, model)
+    direct.computed_at, direct.data_through = first.computed_at, first.data_through
+    assert msgspec.json.encode(first) == msgspec.json.encode(direct)
+    assert msgspec.json.encode(again) == msgspec.json.encode(first)  # read, computed_at included
+    assert len(_rows(database_url)) == 1
+
+    # Another process (a restarted API) reads it, and fast.
+    async with make_pool(settings, "api-restarted") as pool:
+        started = time.perf_counter()
+        after_restart = await stored_forecast(
+            pool, SCOPE, points, TODAY, 3, model, datetime.now(UTC)
+        )
+        read_seconds = time.perf_counter() - started
+    assert msgspec.json.encode(after_restart) == msgspec.json.encode(first)
+    print(f"fitted in {fitted_seconds:.3f} s, read back in {read_seconds:.4f} s")
+
+    # A new complete day is a new input: a new answer, fitted and stored beside the first.
+    tomorrow = TODAY + DAY
+    longer = _history(121, TODAY)
+    async with make_pool(settings, "api-next-day") as pool:
+        next_day = await stored_forecast(pool, SCOPE, longer, tomorrow, 3, model, datetime.now(UTC))
+    assert next_day.data_through == "2026-11-21T00:00:00Z"
+    assert next_day.history_days == first.history_days + 1
+    assert next_day.predictions != first.predictions
+    assert len(_rows(database_url)) == 2
+
+
+async def test_parameters_are_part_of_the_input(database_url: str) -> None:
+    settings = DatabaseSettings(url=database_url)
+    points = _history(60, TODAY - DAY)
+    async with make_pool(settings, "api") as pool:
+        three = await stored_forecast(
+            pool, SCOPE, points, TODAY, 3, ForecastModel.LINEAR, datetime.now(UTC)
+        )
+        six = await stored_forecast(
+            pool, SCOPE, points, TODAY, 6, ForecastModel.LINEAR, datetime.now(UTC)
+        )
+        other_scope = Scope(cluster_names={uuid.uuid4(): "west"})
+        elsewhere = await stored_forecast(
+            pool, other_scope, points, TODAY, 3, ForecastModel.LINEAR, datetime.now(UTC)
+        )
+    assert len(three.predictions) == 3
+    assert len(six.predictions) == 6
+    assert elsewhere.predictions == three.predictions  # same input, same numbers
+    assert len(_rows(database_url)) == 3
