@@ -36,7 +36,7 @@ import httpx
 import psycopg
 
 from services.aggregator.rollups import USAGE_MEASURES
-from shared.apikeys import ALL_SCOPES, create_key
+from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key
 from shared.localservices.timescale import LocalTimescale
 from tests.support.databases import fresh_database
 from tests.support.processes import running_api
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         data = _generate(url, args.clusters, args.workloads, args.days, end)
         results["dataset"] = {k: data[k] for k in ("raw_rows", "generation_seconds")}
         with psycopg.connect(url, autocommit=True) as conn:
-            key = create_key(conn, ORG, "bench", ALL_SCOPES)[1]
+            key = create_key(conn, ORG, "bench", ALL_SCOPES, clusters=ALL_CLUSTERS)[1]
         cluster = data["clusters"][0]
         year_start = int((end - timedelta(days=365)).timestamp())
         now = int(end.timestamp())

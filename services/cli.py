@@ -168,29 +168,77 @@ def _cmd_local_services(args: argparse.Namespace) -> int:
     return run_local_services(args.data_dir)
 
 
+def _uuid_arg(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
+
+
+def _comma_list(text: str, what: str, instead: str) -> list[str]:
+    """The entries of a comma-separated flag. An empty or blank entry is refused rather than
+    dropped: it is the shape a shell leaves when a variable is unset (`--clusters "$IDS"`,
+    `a,,b`), and reading it as "nothing named" once meant "everything"."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"empty {what} list; {instead}")
+    entries = [entry.strip() for entry in text.split(",")]
+    if not all(entries):
+        raise argparse.ArgumentTypeError(f"blank entry in {what} list {text!r}")
+    return entries
+
+
+def _cluster_list(text: str) -> tuple[uuid.UUID, ...]:
+    entries = _comma_list(
+        text, "cluster", "name at least one cluster UUID, or use --all-clusters instead"
+    )
+    return tuple(_uuid_arg(entry) for entry in entries)
+
+
+def _scope_list(text: str) -> tuple[str, ...]:
+    return tuple(_comma_list(text, "scope", "name at least one, or leave --scopes out for all"))
+
+
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from shared.apikeys import ALL_SCOPES, ApiKeyError, create_key, list_keys, revoke_key
+    from shared.apikeys import (
+        ALL_CLUSTERS,
+        ALL_SCOPES,
+        ApiKeyError,
+        ClusterGrant,
+        create_key,
+        list_keys,
+        revoke_key,
+    )
     from shared.settings import DatabaseSettings
 
     settings = DatabaseSettings.from_env()
     with psycopg.connect(settings.url, autocommit=True) as conn:
         if args.keys_command == "create":
-            scopes = tuple(args.scopes.split(",")) if args.scopes else ALL_SCOPES
-            clusters = (
-                tuple(uuid.UUID(c) for c in args.clusters.split(",")) if args.clusters else None
-            )
+            if args.allow_unknown and args.all_clusters:
+                raise SettingsError("--allow-unknown goes with --clusters, not --all-clusters")
+            scopes: tuple[str, ...] = args.scopes or ALL_SCOPES
+            clusters: ClusterGrant = ALL_CLUSTERS if args.all_clusters else args.clusters
             try:
                 record, key = create_key(
-                    conn, uuid.UUID(args.organization), args.name, scopes, clusters
+                    conn,
+                    args.organization,
+                    args.name,
+                    scopes,
+                    clusters=clusters,
+                    allow_unknown=args.allow_unknown,
                 )
             except ApiKeyError as exc:
                 raise SettingsError(str(exc)) from exc
+            reach = (
+                "all (including clusters added later)"
+                if record.allowed_cluster_ids is None
+                else ",".join(map(str, record.allowed_cluster_ids))
+            )
             print(f"created key {record.prefix} for organization {record.organization_id}")
             print(f"scopes: {','.join(record.scopes)}")
+            print(f"clusters: {reach}")
             print(f"secret (shown once): {key}")
         elif args.keys_command == "list":
-            organization = uuid.UUID(args.organization) if args.organization else None
-            for record in list_keys(conn, organization):
+            for record in list_keys(conn, args.organization):
                 state = "revoked" if record.revoked_at else "active"
                 allowed = (
                     "all clusters"
@@ -338,13 +386,45 @@ def build_parser() -> argparse.ArgumentParser:
         "Manage API keys. Keys are stored hashed; the secret is printed once.",
     )
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    create = key_commands.add_parser("create", help="create a key and print its secret once")
-    create.add_argument("--organization", required=True, help="organization UUID")
+    create = key_commands.add_parser(
+        "create",
+        help="create a key and print its secret once",
+        description="Create a key and print its secret once. A key reaches only the clusters it "
+        "names (--clusters), or every cluster of the organization, present and future, when "
+        "asked for by name (--all-clusters); one of the two is required.",
+    )
+    create.add_argument(
+        "--organization", required=True, type=_uuid_arg, metavar="UUID", help="organization UUID"
+    )
     create.add_argument("--name", default="api key", help="a label for the key")
-    create.add_argument("--scopes", help="comma-separated scopes (default: all)")
-    create.add_argument("--clusters", help="comma-separated cluster UUIDs the key may reach")
+    create.add_argument(
+        "--scopes",
+        type=_scope_list,
+        metavar="SCOPE[,SCOPE...]",
+        help="comma-separated scopes (default: all)",
+    )
+    reach = create.add_mutually_exclusive_group(required=True)
+    reach.add_argument(
+        "--clusters",
+        type=_cluster_list,
+        metavar="UUID[,UUID...]",
+        help="comma-separated UUIDs of the organization's clusters the key may reach",
+    )
+    reach.add_argument(
+        "--all-clusters",
+        action="store_true",
+        help="the key may reach every cluster of the organization, including ones added later",
+    )
+    create.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="accept --clusters ids not (yet) known in the organization, e.g. clusters whose "
+        "first data has not arrived",
+    )
     listing = key_commands.add_parser("list", help="list keys (never their secrets)")
-    listing.add_argument("--organization", help="only this organization's keys")
+    listing.add_argument(
+        "--organization", type=_uuid_arg, metavar="UUID", help="only this organization's keys"
+    )
     revoke = key_commands.add_parser("revoke", help="revoke a key by its prefix")
     revoke.add_argument("prefix", help="the key's prefix (second part of cpk_<prefix>_<secret>)")
     keys.set_defaults(func=_cmd_keys)

@@ -28,7 +28,7 @@ from services.collector.config import (
 )
 from services.collector.service import collector_service
 from services.runtime import stop_on_signals
-from shared.apikeys import ALL_SCOPES, create_key
+from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key
 from shared.db.migrations import migrate
 from shared.localservices.kafka import LocalKafka
 from shared.localservices.timescale import LocalTimescale
@@ -106,7 +106,9 @@ def _api_key(url: str, organization_id: uuid.UUID) -> str:
             "INSERT INTO organization (id, name) VALUES (%s, 'default') ON CONFLICT DO NOTHING",
             (organization_id,),
         )
-        _, key = create_key(conn, organization_id, "costpipe dev", ALL_SCOPES)
+        _, key = create_key(
+            conn, organization_id, "costpipe dev", ALL_SCOPES, clusters=ALL_CLUSTERS
+        )
     return key
 
 

@@ -7,12 +7,14 @@ Comparison is constant-time.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final, Literal
 
 from psycopg import Connection
 from psycopg.rows import TupleRow
@@ -29,7 +31,18 @@ ALL_SCOPES = (
 
 
 class ApiKeyError(ValueError):
-    """A key cannot be created as asked (unknown scope, unknown organization)."""
+    """A key cannot be created as asked (unknown scope, organization or cluster; empty lists)."""
+
+
+class _AllClusters(enum.Enum):
+    ALL = "all clusters"
+
+
+# A stored NULL allow-list reaches every cluster of the organization, including ones added later.
+# That is the widest grant a key can have, so it is asked for by name, never reached by leaving a
+# list empty or out: an empty tuple is refused instead.
+ALL_CLUSTERS: Final = _AllClusters.ALL
+ClusterGrant = tuple[uuid.UUID, ...] | Literal[_AllClusters.ALL]
 
 
 @dataclass(frozen=True)
@@ -65,9 +78,20 @@ def create_key(
     organization_id: uuid.UUID,
     name: str,
     scopes: tuple[str, ...],
-    allowed_cluster_ids: tuple[uuid.UUID, ...] | None = None,
+    *,
+    clusters: ClusterGrant,
+    allow_unknown: bool = False,
 ) -> tuple[ApiKeyRecord, str]:
-    """Store a new key; returns its record and the full key, which is never stored."""
+    """Store a new key; returns its record and the full key, which is never stored.
+
+    Every path that creates keys comes through here, so the rules on what a key may grant live
+    here rather than in the CLI: a key grants only what it names. `clusters` is `ALL_CLUSTERS` or
+    the clusters it may reach; those must already be clusters of the organization unless
+    `allow_unknown` says they are expected later, so a mistyped id fails loudly instead of
+    minting a key that silently reaches nothing.
+    """
+    if not scopes:
+        raise ApiKeyError(f"a key needs at least one scope; allowed: {', '.join(ALL_SCOPES)}")
     unknown = sorted(set(scopes) - set(ALL_SCOPES))
     if unknown:
         raise ApiKeyError(f"unknown scopes {unknown}; allowed: {', '.join(ALL_SCOPES)}")
@@ -76,6 +100,9 @@ def create_key(
         is None
     ):
         raise ApiKeyError(f"organization {organization_id} does not exist")
+    allowed: tuple[uuid.UUID, ...] | None = None
+    if clusters is not ALL_CLUSTERS:
+        allowed = _checked_clusters(conn, organization_id, clusters, allow_unknown)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32).replace("_", "-")
     key_id = uuid.uuid4()
@@ -89,7 +116,7 @@ def create_key(
             prefix,
             hash_secret(secret),
             list(scopes),
-            None if allowed_cluster_ids is None else list(allowed_cluster_ids),
+            None if allowed is None else list(allowed),
         ),
     ).fetchone()
     assert row is not None
@@ -99,11 +126,52 @@ def create_key(
         name,
         prefix,
         scopes,
-        allowed_cluster_ids,
+        allowed,
         row[0],
         None,
     )
     return record, f"{KEY_PREFIX}_{prefix}_{secret}"
+
+
+def _checked_clusters(
+    conn: Connection[TupleRow],
+    organization_id: uuid.UUID,
+    clusters: tuple[uuid.UUID, ...],
+    allow_unknown: bool,
+) -> tuple[uuid.UUID, ...]:
+    """The allow-list to store, or ApiKeyError saying which ids cannot be granted and why."""
+    # Checked at run time too: None or a list of strings from an untyped caller must not reach
+    # the INSERT, where None would be stored as NULL, which means every cluster.
+    if not isinstance(clusters, tuple) or not all(isinstance(c, uuid.UUID) for c in clusters):
+        raise ApiKeyError(
+            "clusters must be ALL_CLUSTERS or a tuple of cluster UUIDs, not " + repr(clusters)
+        )
+    if not clusters:
+        raise ApiKeyError(
+            "the cluster list is empty: name at least one cluster, or ask for all clusters"
+            " explicitly (--all-clusters)"
+        )
+    wanted = tuple(dict.fromkeys(clusters))
+    rows = conn.execute(
+        "SELECT id, organization_id FROM cluster WHERE id = ANY(%s)", (list(wanted),)
+    ).fetchall()
+    owner = {row[0]: row[1] for row in rows}
+    # A cluster of another organization will never become this one's (ids are primary keys), so
+    # --allow-unknown cannot excuse it.
+    foreign = [c for c in wanted if c in owner and owner[c] != organization_id]
+    if foreign:
+        raise ApiKeyError(
+            f"clusters {', '.join(map(str, foreign))} belong to another organization, not"
+            f" {organization_id}"
+        )
+    unknown = [c for c in wanted if c not in owner]
+    if unknown and not allow_unknown:
+        raise ApiKeyError(
+            f"unknown clusters for organization {organization_id}:"
+            f" {', '.join(map(str, unknown))}; if they are expected later, say so with"
+            " --allow-unknown"
+        )
+    return wanted
 
 
 def list_keys(

@@ -22,9 +22,10 @@ import psycopg
 import pytest
 
 from services.api.identifiers import uuid_to_ulid
-from shared.apikeys import ALL_SCOPES, create_key, revoke_key
+from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key, revoke_key
 from shared.events import AllocationEvent
 from shared.ids import workload_uid
+from tests.support.api_keys import empty_allow_list_key
 from tests.support.databases import fresh_database, topic_env
 from tests.support.pipeline import aggregate, allocation, produce
 from tests.support.processes import running_api
@@ -139,13 +140,17 @@ def api(services: Services) -> Iterator[Api]:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("UPDATE organization SET name = 'b' WHERE id = %s", (ORG_B,))
             keys = {
-                "all": create_key(conn, ORG_A, "all", ALL_SCOPES)[1],
-                "other_org": create_key(conn, ORG_B, "b", ALL_SCOPES)[1],
-                "no_scope": create_key(conn, ORG_A, "finops", ("finops:read",))[1],
-                "only_c2": create_key(conn, ORG_A, "c2", ALL_SCOPES, (C2,))[1],
-                "no_clusters": create_key(conn, ORG_A, "none", ALL_SCOPES, ())[1],
+                "all": create_key(conn, ORG_A, "all", ALL_SCOPES, clusters=ALL_CLUSTERS)[1],
+                "other_org": create_key(conn, ORG_B, "b", ALL_SCOPES, clusters=ALL_CLUSTERS)[1],
+                "no_scope": create_key(
+                    conn, ORG_A, "finops", ("finops:read",), clusters=ALL_CLUSTERS
+                )[1],
+                "only_c2": create_key(conn, ORG_A, "c2", ALL_SCOPES, clusters=(C2,))[1],
+                "no_clusters": empty_allow_list_key(conn, ORG_A, "none", ALL_SCOPES),
             }
-            revoked_record, keys["revoked"] = create_key(conn, ORG_A, "old", ALL_SCOPES)
+            revoked_record, keys["revoked"] = create_key(
+                conn, ORG_A, "old", ALL_SCOPES, clusters=ALL_CLUSTERS
+            )
             assert revoke_key(conn, revoked_record.prefix)
         with running_api(env) as base:
             yield Api(base, env, keys)

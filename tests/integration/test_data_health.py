@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from shared.apikeys import create_key
+from shared.apikeys import ALL_CLUSTERS, create_key
 from tests.support.pipeline import aggregate, allocation, produce
 from tests.support.processes import running_api
 
@@ -50,8 +50,8 @@ def test_coverage_gaps_and_lag(pipeline_env: dict[str, str]) -> None:
             (HOLEY, hours[5], hours[8]),
         )
         conn.execute("UPDATE cluster SET name = 'holey' WHERE id = %s", (HOLEY,))
-        key = create_key(conn, ORG, "health", ("finops:read",))[1]
-        other = create_key(conn, ORG, "none", ("clusters:read",))[1]
+        key = create_key(conn, ORG, "health", ("finops:read",), clusters=ALL_CLUSTERS)[1]
+        other = create_key(conn, ORG, "none", ("clusters:read",), clusters=ALL_CLUSTERS)[1]
     with running_api(pipeline_env) as api:
         response = httpx.get(
             f"{api}/api/v1/finops/data-health",
@@ -98,7 +98,7 @@ def test_coverage_gaps_and_lag(pipeline_env: dict[str, str]) -> None:
 def test_lag_is_reported_unavailable_without_a_broker(pipeline_env: dict[str, str]) -> None:
     with psycopg.connect(pipeline_env["COSTPIPE_DATABASE_URL"], autocommit=True) as conn:
         conn.execute("INSERT INTO organization (id, name) VALUES (%s, 'o')", (ORG,))
-        key = create_key(conn, ORG, "health", ("finops:read",))[1]
+        key = create_key(conn, ORG, "health", ("finops:read",), clusters=ALL_CLUSTERS)[1]
     env = {**pipeline_env, "COSTPIPE_KAFKA_BOOTSTRAP": "127.0.0.1:9"}
     with running_api(env) as api:
         response = httpx.get(

@@ -38,9 +38,10 @@ import pytest
 
 from services.kubecost_sim.model import SimConfig
 from services.kubecost_sim.server import serve_in_thread
-from shared.apikeys import ALL_SCOPES, create_key
+from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key
 from shared.events import ALLOCATION_SCHEMA_VERSION, AllocationEvent
 from shared.ids import allocation_event_id, workload_uid
+from tests.support.api_keys import empty_allow_list_key
 from tests.support.databases import fresh_database, topic_env
 from tests.support.finops_errors import assert_bad_input
 from tests.support.pipeline import aggregate, produce
@@ -237,15 +238,16 @@ def api(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         ledger = Ledger.build(_today())
         produce(env, [line.event() for line in ledger.lines])
         aggregate(env)
+        finops = ("finops:read",)
         no_finops = tuple(s for s in ALL_SCOPES if s != "finops:read")
         with psycopg.connect(url, autocommit=True) as conn:
             keys = {
-                "all": create_key(conn, ORG_A, "all", ("finops:read",))[1],
-                "only_c1": create_key(conn, ORG_A, "c1", ("finops:read",), (C1,))[1],
-                "only_c3": create_key(conn, ORG_A, "c3", ("finops:read",), (C3,))[1],
-                "no_clusters": create_key(conn, ORG_A, "none", ("finops:read",), ())[1],
-                "no_finops": create_key(conn, ORG_A, "trend", no_finops)[1],
-                "other_org": create_key(conn, ORG_B, "b", ("finops:read",))[1],
+                "all": create_key(conn, ORG_A, "all", finops, clusters=ALL_CLUSTERS)[1],
+                "only_c1": create_key(conn, ORG_A, "c1", finops, clusters=(C1,))[1],
+                "only_c3": create_key(conn, ORG_A, "c3", finops, clusters=(C3,))[1],
+                "no_clusters": empty_allow_list_key(conn, ORG_A, "none", finops),
+                "no_finops": create_key(conn, ORG_A, "trend", no_finops, clusters=ALL_CLUSTERS)[1],
+                "other_org": create_key(conn, ORG_B, "b", finops, clusters=ALL_CLUSTERS)[1],
             }
         path = tmp_path_factory.mktemp("collector") / "c.toml"
         toml = _collector_config(path, sim, stopped, silent)

@@ -35,9 +35,10 @@ import httpx
 import psycopg
 import pytest
 
-from shared.apikeys import ALL_SCOPES, create_key
+from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key
 from shared.events import ALLOCATION_SCHEMA_VERSION, AllocationEvent, AllocationKind
 from shared.ids import allocation_event_id, workload_uid
+from tests.support.api_keys import empty_allow_list_key
 from tests.support.databases import fresh_database, topic_env
 from tests.support.finops_errors import assert_bad_input
 from tests.support.pipeline import aggregate, produce
@@ -251,11 +252,11 @@ def api(services: Services) -> Iterator[Api]:
         no_finops = tuple(s for s in ALL_SCOPES if s != "finops:read")
         with psycopg.connect(url, autocommit=True) as conn:
             keys = {
-                "all": create_key(conn, ORG_A, "all", ("finops:read",))[1],
-                "only_c1": create_key(conn, ORG_A, "c1", ("finops:read",), (C1,))[1],
-                "no_clusters": create_key(conn, ORG_A, "none", ("finops:read",), ())[1],
-                "no_finops": create_key(conn, ORG_A, "trend", no_finops)[1],
-                "other_org": create_key(conn, ORG_B, "b", ALL_SCOPES)[1],
+                "all": create_key(conn, ORG_A, "all", ("finops:read",), clusters=ALL_CLUSTERS)[1],
+                "only_c1": create_key(conn, ORG_A, "c1", ("finops:read",), clusters=(C1,))[1],
+                "no_clusters": empty_allow_list_key(conn, ORG_A, "none", ("finops:read",)),
+                "no_finops": create_key(conn, ORG_A, "trend", no_finops, clusters=ALL_CLUSTERS)[1],
+                "other_org": create_key(conn, ORG_B, "b", ALL_SCOPES, clusters=ALL_CLUSTERS)[1],
             }
         with running_api(env) as base:
             yield Api(base, keys, data)

@@ -33,7 +33,7 @@ import msgspec
 import psycopg
 import pytest
 
-from shared.apikeys import ALL_SCOPES, create_key
+from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key
 from shared.events import AllocationEvent, AllocationKind
 from shared.ids import workload_uid
 from tests.support.databases import fresh_database, topic_env
@@ -172,12 +172,16 @@ def api(services: Services) -> Iterator[Api]:
         aggregate(env)
         with psycopg.connect(url, autocommit=True) as conn:
             keys = {
-                "all": create_key(conn, ORG_A, "all", ("finops:read",))[1],
-                "only_c1": create_key(conn, ORG_A, "c1", ("finops:read",), (C1,))[1],
+                "all": create_key(conn, ORG_A, "all", ("finops:read",), clusters=ALL_CLUSTERS)[1],
+                "only_c1": create_key(conn, ORG_A, "c1", ("finops:read",), clusters=(C1,))[1],
                 "no_finops": create_key(
-                    conn, ORG_A, "t", tuple(s for s in ALL_SCOPES if s != "finops:read")
+                    conn,
+                    ORG_A,
+                    "t",
+                    tuple(s for s in ALL_SCOPES if s != "finops:read"),
+                    clusters=ALL_CLUSTERS,
                 )[1],
-                "other_org": create_key(conn, ORG_B, "b", ALL_SCOPES)[1],
+                "other_org": create_key(conn, ORG_B, "b", ALL_SCOPES, clusters=ALL_CLUSTERS)[1],
             }
         # A loaded machine can take a while to import the app; the default wait is 30 s.
         with running_api(env, timeout=120) as base:

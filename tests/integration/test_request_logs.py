@@ -29,7 +29,7 @@ def test_access_lines_carry_the_request_id_status_and_duration(
     env = {**pipeline_env, "COSTPIPE_LOG_FORMAT": "json", "COSTPIPE_LOG_LEVEL": "INFO"}
     with psycopg.connect(env["COSTPIPE_DATABASE_URL"], autocommit=True) as conn:
         conn.execute("INSERT INTO organization (id, name) VALUES (%s, 'logs')", (ORGANIZATION,))
-    key = create_key(env, ORGANIZATION, "finops:read")
+    key = create_key(env, ORGANIZATION, "finops:read", "--all-clusters")
     log = tmp_path / "api.log"
     with running_api(env, log=log) as base:
         ok = httpx.get(f"{base}/api/v1/finops/costs/monthly", headers={"X-API-Key": key})

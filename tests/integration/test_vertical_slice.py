@@ -59,7 +59,7 @@ def test_recorded_opencost_total_reaches_the_api_exactly(pipeline_env: dict[str,
     assert Decimal(daily[0]) / 1_000_000 == expected
     assert Decimal(hourly[0]) / 1_000_000 == expected
 
-    key = create_key(env, ORGANIZATION_ID, "clusters:read")
+    key = create_key(env, ORGANIZATION_ID, "clusters:read", "--all-clusters")
     start = int(datetime(2023, 7, 10, tzinfo=UTC).timestamp())
     end = int(datetime(2023, 7, 20, tzinfo=UTC).timestamp())
     with running_api(env) as api:

@@ -30,7 +30,7 @@ from services.api.cost_trend import HOURS_PER_MONTH
 from services.collector.config import DEFAULT_ORGANIZATION_ID
 from services.kubecost_sim.model import SimConfig, ground_truth_total
 from services.kubecost_sim.server import serve_in_thread
-from shared.apikeys import ALL_SCOPES, create_key
+from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key
 from shared.db.migrations import migrate
 from shared.localservices.kafka import LocalKafka
 from shared.localservices.timescale import LocalTimescale
@@ -295,7 +295,9 @@ def fault_pipeline(sim: SimConfig) -> Iterator[FaultPipeline]:
                     "INSERT INTO organization (id, name) VALUES (%s, 'reliability')",
                     (DEFAULT_ORGANIZATION_ID,),
                 )
-                key = create_key(conn, DEFAULT_ORGANIZATION_ID, "sre", ALL_SCOPES)[1]
+                key = create_key(
+                    conn, DEFAULT_ORGANIZATION_ID, "sre", ALL_SCOPES, clusters=ALL_CLUSTERS
+                )[1]
             pipeline = FaultPipeline(
                 root, database, broker, source, sim, env, [c.id for c in config.clusters], key
             )

@@ -21,7 +21,7 @@ import psycopg
 
 from services.kubecost_sim.model import SimConfig
 from services.kubecost_sim.server import serve_in_thread
-from shared.apikeys import ALL_SCOPES, create_key, revoke_key
+from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key, revoke_key
 from shared.events import AllocationEvent
 from tests.support.api_catalog import Operation
 from tests.support.databases import fresh_database, topic_env
@@ -99,14 +99,20 @@ def seed_events(end: datetime, hours: int = HOURS) -> list[AllocationEvent]:
 def _keys(database_url: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     with psycopg.connect(database_url, autocommit=True) as conn:
-        keys["valid"] = create_key(conn, ORG, "valid", ALL_SCOPES)[1]
+        keys["valid"] = create_key(conn, ORG, "valid", ALL_SCOPES, clusters=ALL_CLUSTERS)[1]
         for scope in ALL_SCOPES:
             others = tuple(s for s in ALL_SCOPES if s != scope)
-            keys[f"without {scope}"] = create_key(conn, ORG, f"no {scope}", others)[1]
-        record, keys["revoked"] = create_key(conn, ORG, "revoked", ALL_SCOPES)
+            keys[f"without {scope}"] = create_key(
+                conn, ORG, f"no {scope}", others, clusters=ALL_CLUSTERS
+            )[1]
+        record, keys["revoked"] = create_key(
+            conn, ORG, "revoked", ALL_SCOPES, clusters=ALL_CLUSTERS
+        )
         assert revoke_key(conn, record.prefix)
-        keys["other organization"] = create_key(conn, OTHER_ORG, "other", ALL_SCOPES)[1]
-        keys["allow-list"] = create_key(conn, ORG, "fenced", ALL_SCOPES, (ALLOWED,))[1]
+        keys["other organization"] = create_key(
+            conn, OTHER_ORG, "other", ALL_SCOPES, clusters=ALL_CLUSTERS
+        )[1]
+        keys["allow-list"] = create_key(conn, ORG, "fenced", ALL_SCOPES, clusters=(ALLOWED,))[1]
     return keys
 
 

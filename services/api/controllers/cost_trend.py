@@ -38,6 +38,7 @@ from services.api.schemas import (
     ScopeRef,
 )
 from services.api.trend_params import CostMode, TrendQuery, parse_trend_query
+from services.api.unknown_params import refuse_unknown_query
 from shared.db.pool import Conn, Pool
 from shared.timewindows import isoformat_z
 
@@ -105,6 +106,7 @@ async def _principal(request: Request[Any, Any, Any], scope: _Scope) -> Principa
     principal = await resolve_key(state.pool, bearer_key(request), state.key_cache)
     request.app.state.rate_limiter.check(principal.key_id)
     principal.require_scope(scope.permission)
+    refuse_unknown_query(request)
     return principal
 
 

@@ -16,6 +16,7 @@ from litestar import Request
 from psycopg import sql
 
 from services.api.auth import Principal, header_key, resolve_key
+from services.api.unknown_params import refuse_unknown_query
 from shared.db.pool import Conn
 
 SCOPE = "finops:read"
@@ -27,6 +28,7 @@ async def finops_principal(request: Request[Any, Any, Any]) -> Principal:
     principal = await resolve_key(state.pool, header_key(request), state.get("key_cache"))
     state.rate_limiter.check(principal.key_id)
     principal.require_scope(SCOPE)
+    refuse_unknown_query(request)
     return principal
 
 
