@@ -17,13 +17,79 @@ from datetime import datetime
 
 import psycopg
 
+from shared.apikeys import ALL_SCOPES
 from shared.db.migrations import MigrationError
 from shared.settings import ENV_DOC, SettingsError
 from shared.timewindows import utc
 
 log = logging.getLogger("costpipe")
 
-_EPILOG = "environment:\n" + "\n".join(f"  {k:<28} {v}" for k, v in ENV_DOC.items())
+_LOGS = ("LOG_LEVEL", "LOG_FORMAT")
+_DATABASE = ("DATABASE_URL", "ROLLUP_MODE")
+_KAFKA = ("KAFKA_BOOTSTRAP", "KAFKA_PARTITIONS", "KAFKA_TOPIC_PREFIX")
+_OPS = ("METRICS_HOST", "METRICS_PORT")
+_COLLECTOR = (
+    "COLLECTOR_CONFIG",
+    "KUBECOST_URL",
+    "CLUSTER_NAME",
+    "CLUSTER_ID",
+    "ORGANIZATION_ID",
+    "KUBECOST_FLAVOR",
+    "KUBECOST_ALLOCATION_PATH",
+    "KUBECOST_ASSETS_PATH",
+    "KUBECOST_AUTH_HEADER",
+    "KUBECOST_AGGREGATE",
+    "BACKFILL_DAYS",
+    "RESTATEMENT_HOURS",
+    "CHUNK_HOURS",
+    "POLL_INTERVAL_SECONDS",
+    "REQUEST_TIMEOUT_SECONDS",
+    "MAX_ATTEMPTS",
+    "RETRY_BASE_DELAY_SECONDS",
+)
+_AGGREGATOR = (
+    "KAFKA_CONSUMER_GROUP",
+    "AGGREGATOR_INSTANCE_ID",
+    "KAFKA_SESSION_TIMEOUT_MS",
+    "ASSIGNMENT_GRACE_SECONDS",
+    "BATCH_MAX_EVENTS",
+    "BATCH_MAX_MS",
+    "COMMIT_INTERVAL_MS",
+    "RETRY_BACKOFF_SECONDS",
+    "LAG_REFRESH_SECONDS",
+)
+_API = (
+    "API_HOST",
+    "API_PORT",
+    "CURRENCY",
+    "RATE_LIMIT_PER_MINUTE",
+    "API_DATABASE_TIMEOUT_SECONDS",
+    "API_KEY_CACHE_SECONDS",
+)
+# The environment each command reads (its --help lists only these, after its own options).
+READS: dict[str, tuple[str, ...]] = {
+    "migrate": _DATABASE,
+    "retention": (*_DATABASE, "RAW_RETENTION_DAYS"),
+    "replay-dead-letters": _KAFKA,
+    "collector": (*_DATABASE, *_KAFKA, *_COLLECTOR, *_OPS),
+    "aggregator": (*_DATABASE, *_KAFKA, *_AGGREGATOR, *_OPS),
+    "api": (*_DATABASE, *_API, "KAFKA_BOOTSTRAP", "KAFKA_TOPIC_PREFIX", "KAFKA_CONSUMER_GROUP"),
+    "dev": (*_DATABASE, *_KAFKA, *_COLLECTOR, *_AGGREGATOR, *_OPS, *_API),
+    "local-services": ("DATABASE_URL", "KAFKA_BOOTSTRAP"),
+    "keys": ("DATABASE_URL",),
+    "kubecost-sim": (),
+}
+
+
+def _environment(names: tuple[str, ...]) -> str:
+    listed = [f"COSTPIPE_{name}" for name in (*names, *_LOGS)]
+    return "environment it reads:\n" + "\n".join(f"  {k:<36} {ENV_DOC[k]}" for k in listed)
+
+
+_EPILOG = (
+    "Each command's --help lists its own options and the COSTPIPE_* variables it reads.\n"
+    + _environment(tuple(dict.fromkeys(n for names in READS.values() for n in names)))
+)
 
 
 def _timestamp(text: str) -> datetime:
@@ -283,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=description,
-            epilog=_EPILOG,
+            epilog=_environment(READS[name]),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
@@ -392,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a key and print its secret once. A key reaches only the clusters it "
         "names (--clusters), or every cluster of the organization, present and future, when "
         "asked for by name (--all-clusters); one of the two is required.",
+        epilog="scopes:\n"
+        + "\n".join(f"  {scope}" for scope in ALL_SCOPES)
+        + "\n"
+        + _environment(READS["keys"]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     create.add_argument(
         "--organization", required=True, type=_uuid_arg, metavar="UUID", help="organization UUID"
@@ -401,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scopes",
         type=_scope_list,
         metavar="SCOPE[,SCOPE...]",
-        help="comma-separated scopes (default: all)",
+        help=f"comma-separated, from: {', '.join(ALL_SCOPES)} (default: all of them)",
     )
     reach = create.add_mutually_exclusive_group(required=True)
     reach.add_argument(

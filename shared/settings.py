@@ -291,4 +291,6 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_BATCH_MAX_MS": "aggregator batch time bound in ms (default 500)",
     "COSTPIPE_COMMIT_INTERVAL_MS": "while behind, commit offsets at most this often (5000; 0 = every batch)",
     "COSTPIPE_LAG_REFRESH_SECONDS": "how often the aggregator asks the broker for end offsets (1)",
+    "COSTPIPE_RETRY_BACKOFF_SECONDS": "aggregator wait before retrying a rewound batch (default 1)",
+    "COSTPIPE_CURRENCY": "currency the API names in its answers (default USD)",
 }
