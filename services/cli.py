@@ -430,7 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--data-dir", default=".costpipe/dev", help="where local data lives")
     dev.add_argument("--clusters", type=int, default=3, help="simulated clusters (default 3)")
-    dev.add_argument("--backfill-days", type=int, default=7, help="history to collect (default 7)")
+    dev.add_argument(
+        "--backfill-days",
+        type=int,
+        default=120,
+        help="history to simulate and collect (default 120: enough for forecasts and anomalies)",
+    )
     dev.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
     dev.set_defaults(func=_cmd_dev)
 

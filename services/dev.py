@@ -13,13 +13,16 @@ import contextlib
 import logging
 import os
 import sys
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
 from services.aggregator.service import aggregator_service
+from services.api.finops.pipeline_lag import LagReader
 from services.api.service import api_service
 from services.collector.config import (
     CollectorConfig,
@@ -40,8 +43,10 @@ from shared.settings import (
     KafkaSettings,
     OpsSettings,
 )
+from shared.timewindows import floor_hour
 
 log = logging.getLogger("costpipe.dev")
+HOUR = timedelta(hours=1)
 
 
 @contextlib.contextmanager
@@ -112,6 +117,45 @@ def _api_key(url: str, organization_id: uuid.UUID) -> str:
     return key
 
 
+async def _announce_ready(
+    url: str, kafka: KafkaSettings, cluster_ids: list[uuid.UUID], stop: asyncio.Event
+) -> None:
+    """Print `ready: N days loaded` once the backfill has landed: every cluster's watermark is
+    within an hour of now (the collector fetched it all) and the aggregator has consumed every
+    event (no lag). Until then answers are partial, which a newcomer cannot tell by looking."""
+    started = time.monotonic()
+    lag = LagReader(kafka)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 2.0)
+        try:
+            async with await psycopg.AsyncConnection.connect(url) as conn:
+                cursor = await conn.execute(
+                    "SELECT min(watermark), count(*) FROM collector_watermark"
+                    " WHERE cluster_id = ANY(%s)",
+                    (cluster_ids,),
+                )
+                oldest, count = await cursor.fetchone() or (None, 0)
+                if count < len(cluster_ids) or oldest < floor_hour(datetime.now(UTC)) - HOUR:
+                    continue
+                report = await lag.read()
+                if report.total != 0:
+                    continue
+                cursor = await conn.execute(
+                    "SELECT count(DISTINCT bucket) FROM cost_cluster_daily WHERE cluster_id = ANY(%s)",
+                    (cluster_ids,),
+                )
+                days = (await cursor.fetchone() or (0,))[0]
+        except psycopg.OperationalError:
+            continue
+        print(
+            f"ready: {days} days loaded for {len(cluster_ids)} clusters "
+            f"({time.monotonic() - started:.0f} s after start); every endpoint has its data.",
+            flush=True,
+        )
+        return
+
+
 def run_dev(data_dir: str, clusters: int, backfill_days: int, api_port: int) -> int:
     root = Path(data_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -136,12 +180,21 @@ def run_dev(data_dir: str, clusters: int, backfill_days: int, api_port: int) -> 
         print(
             f"\ncostpipe is running.\n  API:      {base}\n  API key:  {key}\n"
             f"  clusters: {', '.join(f'{c.name}={c.id}' for c in collector_config.clusters)}\n"
+            f"  organization: {organization}\n"
+            f"  database: {database.url}\n  broker:   {kafka.bootstrap}\n"
             f'  try:      curl -H "Authorization: Bearer {key}" '
             f'"{base}/v1/clusters/{first}/cost-trend?start=$(( $(date +%s) - 7*86400 ))'
             f'&end=$(date +%s)&type=breakdown&granularity=daily"\n'
+            "  In another terminal, for `costpipe keys ...` and the other commands:\n"
+            f"    export COSTPIPE_DATABASE_URL='{database.url}' "
+            f"COSTPIPE_KAFKA_BOOTSTRAP='{kafka.bootstrap}'\n"
+            f"  backfill: {backfill_days} days of {len(collector_config.clusters)} clusters is "
+            "running in the background (progress below); answers fill in as it lands. Wait for "
+            "'ready' for complete ones.\n"
             "Press Ctrl+C to stop.\n",
             flush=True,
         )
+        cluster_ids = [c.id for c in collector_config.clusters]
 
         async def main() -> None:
             stop = stop_on_signals()
@@ -159,7 +212,9 @@ def run_dev(data_dir: str, clusters: int, backfill_days: int, api_port: int) -> 
                 ),
                 asyncio.create_task(api_service(database, api, stop, kafka)),
             ]
+            ready = asyncio.create_task(_announce_ready(database.url, kafka, cluster_ids, stop))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            ready.cancel()
             stop.set()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             for result in results:
