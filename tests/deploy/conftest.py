@@ -10,7 +10,8 @@ import pytest
 from tests.deploy.support import Rendered, exported_metrics, render
 
 # Everything non-default at once: an existing Secret instead of a URL, the Prometheus Operator
-# objects and NetworkPolicies on, no HPA, more replicas, another image, extra env and annotations.
+# objects and NetworkPolicies on, no HPA, more replicas, another image, extra env and annotations,
+# other aggregator group timings.
 CUSTOM_VALUES: dict[str, Any] = {
     "image": {"repository": "registry.example.com/platform/costpipe", "tag": "1.2.3"},
     "database": {"existingSecret": "costpipe-db", "existingSecretKey": "url", "url": ""},
@@ -18,7 +19,12 @@ CUSTOM_VALUES: dict[str, Any] = {
     "logLevel": "DEBUG",
     "podAnnotations": {"example.com/team": "finops"},
     "extraEnv": [{"name": "TZ", "value": "UTC"}],
-    "aggregator": {"replicas": 6, "podAnnotations": {"example.com/role": "consumer"}},
+    "aggregator": {
+        "replicas": 6,
+        "sessionTimeoutMs": 45000,
+        "assignmentGraceSeconds": 90.5,
+        "podAnnotations": {"example.com/role": "consumer"},
+    },
     "api": {
         "replicas": 4,
         "autoscaling": {"enabled": False},

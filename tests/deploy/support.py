@@ -46,6 +46,7 @@ class Rendered:
 
     objects: list[dict[str, Any]]
     sources: dict[int, str] = field(default_factory=dict)
+    notes: str = ""
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [o for o in self.objects if o["kind"] == kind]
@@ -58,28 +59,39 @@ class Rendered:
     def names(self, kind: str) -> set[str]:
         return {o["metadata"]["name"] for o in self.of_kind(kind)}
 
+    def controllers(self) -> list[dict[str, Any]]:
+        """Deployments and StatefulSets: the long-running pods."""
+        return self.of_kind("Deployment") + self.of_kind("StatefulSet")
+
     def workloads(self) -> list[dict[str, Any]]:
-        """Deployments and Jobs: everything that runs a pod."""
-        return self.of_kind("Deployment") + self.of_kind("Job")
+        """Deployments, StatefulSets and Jobs: everything that runs a pod."""
+        return self.controllers() + self.of_kind("Job")
+
+    def workload(self, component: str) -> dict[str, Any]:
+        """The Deployment or StatefulSet of a component (the aggregator's is a StatefulSet)."""
+        kind = "StatefulSet" if component == "aggregator" else "Deployment"
+        return self.one(kind, component_name(component))
 
 
-def render(values: Mapping[str, Any] | None = None) -> Rendered:
+def render(values: Mapping[str, Any] | None = None, release: str = RELEASE) -> Rendered:
     """Render the chart as `helm template` would, hooks included (Helm validates the values
     against values.schema.json first)."""
     with helm_python.Chart.load(CHART) as chart:
         manifests = chart.render(
-            dict(values) if values is not None else None, name=RELEASE, namespace=NAMESPACE
+            dict(values) if values is not None else None, name=release, namespace=NAMESPACE
         )
     objects: list[dict[str, Any]] = []
     sources: dict[int, str] = {}
+    notes = ""
     for template, text in sorted(manifests.items()):
         if template.endswith("NOTES.txt"):
+            notes = text
             continue
         for document in yaml.safe_load_all(text):
             if document:
                 sources[len(objects)] = template
                 objects.append(document)
-    return Rendered(objects, sources)
+    return Rendered(objects, sources, notes)
 
 
 def component_name(component: str) -> str:

@@ -15,6 +15,7 @@ import yaml
 
 from services.cli import build_parser
 from services.collector.config import read_config_file
+from shared.settings import AggregatorSettings
 from tests.deploy.conftest import CUSTOM_VALUES
 from tests.deploy.support import (
     CHART,
@@ -60,7 +61,8 @@ def test_helm_lint_passes_strictly(values: dict[str, Any] | None) -> None:
 def test_default_render_has_the_expected_objects(default_render: Rendered) -> None:
     kinds = sorted(o["kind"] for o in default_render.objects)
     assert kinds == sorted(
-        ["Deployment"] * 3
+        ["Deployment"] * 2  # collector and API; the aggregator is a StatefulSet
+        + ["StatefulSet"]
         + ["Service"] * 3
         + ["Secret"] * 2  # the database URL, and the migration hook's copy of it
         + ["ConfigMap", "Job", "HorizontalPodAutoscaler", "ServiceAccount"]
@@ -90,6 +92,7 @@ def test_every_manifest_is_valid_kubernetes(any_render: Rendered) -> None:
             kubernetes_validate.validate(obj, kube, strict=True)
         checked += 1
     assert checked >= 13
+    assert "StatefulSet" in {o["kind"] for o in any_render.objects}
 
 
 def test_the_validator_rejects_a_broken_manifest(default_render: Rendered) -> None:
@@ -154,10 +157,9 @@ def _port(container: dict[str, Any], name: str) -> int:
     return int(port)
 
 
-def test_deployments_probe_the_health_endpoints(any_render: Rendered) -> None:
+def test_workloads_probe_the_health_endpoints(any_render: Rendered) -> None:
     for component in COMPONENTS:
-        deployment = any_render.one("Deployment", component_name(component))
-        (container,) = pod_spec(deployment)["containers"]
+        (container,) = pod_spec(any_render.workload(component))["containers"]
         env = env_of(container)
         port_name, port_env = (
             ("http", "COSTPIPE_API_PORT")
@@ -219,9 +221,7 @@ def test_every_variable_set_is_one_the_code_reads(any_render: Rendered) -> None:
 
 def test_kafka_settings_reach_collector_and_aggregator(custom_render: Rendered) -> None:
     for component in ("collector", "aggregator"):
-        (container,) = pod_spec(custom_render.one("Deployment", component_name(component)))[
-            "containers"
-        ]
+        (container,) = pod_spec(custom_render.workload(component))["containers"]
         env = env_of(container)
         assert env["COSTPIPE_KAFKA_BOOTSTRAP"] == "kafka-0.kafka:9092,kafka-1.kafka:9092"
         assert env["COSTPIPE_KAFKA_PARTITIONS"] == "12"
@@ -244,7 +244,7 @@ def test_default_database_url_goes_through_secrets(default_render: Rendered) -> 
     assert secret["stringData"] == {"database-url": url}
     assert _hook(secret) == {}
     for component in COMPONENTS:
-        ref = _database_ref(default_render.one("Deployment", component_name(component)))
+        ref = _database_ref(default_render.workload(component))
         assert ref == {"name": component_name("database"), "key": "database-url"}
     # The hook runs before the ordinary Secret exists on a first install: it has its own copy.
     hook_secret = default_render.one("Secret", component_name("migrate"))
@@ -278,12 +278,14 @@ def test_migration_job_is_a_pre_install_and_pre_upgrade_hook(any_render: Rendere
     assert hooked <= {component_name("migrate")}
 
 
-def test_changing_the_database_url_rolls_the_deployments() -> None:
+def test_changing_the_database_url_rolls_the_pods() -> None:
     def checksums(url: str) -> set[str]:
         rendered = render({"database": {"url": url}})
+        controllers = rendered.controllers()
+        assert {c["kind"] for c in controllers} == {"Deployment", "StatefulSet"}
         return {
-            d["spec"]["template"]["metadata"]["annotations"]["checksum/database"]
-            for d in rendered.of_kind("Deployment")
+            c["spec"]["template"]["metadata"]["annotations"]["checksum/database"]
+            for c in controllers
         }
 
     before, after = checksums("postgresql://a@db/x"), checksums("postgresql://b@db/x")
@@ -383,36 +385,184 @@ def test_api_replicas_belong_to_the_hpa_when_it_is_on(default_render: Rendered) 
 
 def test_replicas_follow_values_without_hpa(custom_render: Rendered) -> None:
     assert custom_render.one("Deployment", component_name("api"))["spec"]["replicas"] == 4
-    assert custom_render.one("Deployment", component_name("aggregator"))["spec"]["replicas"] == 6
+    assert custom_render.workload("aggregator")["spec"]["replicas"] == 6
 
 
-def test_budgets_and_services_select_their_pods(any_render: Rendered) -> None:
+def test_budgets_policies_and_services_select_their_pods(any_render: Rendered) -> None:
     pods = {
-        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
-        for d in any_render.of_kind("Deployment")
+        c["metadata"]["name"]: c["spec"]["template"]["metadata"]["labels"]
+        for c in any_render.controllers()
     }
-    for deployment in any_render.of_kind("Deployment"):
-        selector = deployment["spec"]["selector"]["matchLabels"]
-        assert selector.items() <= pods[deployment["metadata"]["name"]].items()
+    assert len(pods) == 3
+    for controller in any_render.controllers():
+        selector = controller["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= pods[controller["metadata"]["name"]].items()
     for pdb in any_render.of_kind("PodDisruptionBudget"):
         selector = pdb["spec"]["selector"]["matchLabels"]
         assert [n for n, labels in pods.items() if selector.items() <= labels.items()] == [
             pdb["metadata"]["name"]
+        ]
+    for policy in any_render.of_kind("NetworkPolicy"):
+        selector = policy["spec"]["podSelector"]["matchLabels"]
+        assert [n for n, labels in pods.items() if selector.items() <= labels.items()] == [
+            policy["metadata"]["name"]
         ]
     for service in any_render.of_kind("Service"):
         matched = [
             n for n, labels in pods.items() if service["spec"]["selector"].items() <= labels.items()
         ]
         assert len(matched) == 1, service["metadata"]["name"]
-        (container,) = pod_spec(any_render.one("Deployment", matched[0]))["containers"]
+        (controller,) = [c for c in any_render.controllers() if c["metadata"]["name"] == matched[0]]
+        (container,) = pod_spec(controller)["containers"]
         port_names = {p["name"] for p in container["ports"]}
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
 
 
 def test_aggregator_drains_within_its_grace_period(any_render: Rendered) -> None:
-    deployment = any_render.one("Deployment", component_name("aggregator"))
-    assert pod_spec(deployment)["terminationGracePeriodSeconds"] >= 30
-    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    """The aggregator exits within 10 s of SIGTERM (services/aggregator/consumer.py)."""
+    grace = pod_spec(any_render.workload("aggregator"))["terminationGracePeriodSeconds"]
+    assert grace == chart_values()["aggregator"]["terminationGracePeriodSeconds"] >= 10
+
+
+# --- Aggregator: a StatefulSet of static group members ---------------------------------------
+
+# Kafka's group.instance.id: up to 249 of these characters (shared/settings.py checks the same).
+KAFKA_ID = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # a pod name, at most 63
+# The StatefulSet controller labels each pod `controller-revision-hash: <name>-<hash>`; the hash
+# is a uint32 in Kubernetes' safe encoding, at most 10 characters.
+REVISION_HASH_LENGTH = 10
+
+
+def _pod_names(statefulset: dict[str, Any]) -> list[str]:
+    """The names a StatefulSet gives its pods, whichever pod is replaced and however often."""
+    name = statefulset["metadata"]["name"]
+    return [f"{name}-{ordinal}" for ordinal in range(statefulset["spec"]["replicas"])]
+
+
+def _pod_env(container: dict[str, Any], pod_name: str) -> dict[str, str]:
+    """The container's environment as the kubelet gives it to the pod `pod_name` (a Secret
+    reference becomes a stand-in URL)."""
+    env: dict[str, str] = {}
+    for entry in container["env"]:
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        elif entry["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.name":
+            env[entry["name"]] = pod_name
+        else:
+            assert "secretKeyRef" in entry["valueFrom"], entry
+            env[entry["name"]] = "postgresql://stand-in@db/costpipe"
+    return env
+
+
+def test_aggregator_is_a_statefulset_without_volumes(any_render: Rendered) -> None:
+    assert component_name("aggregator") not in any_render.names("Deployment")
+    statefulset = any_render.workload("aggregator")
+    spec = statefulset["spec"]
+    assert spec["podManagementPolicy"] == "Parallel"
+    # One pod at a time, each deleted before its successor of the same name starts: the
+    # returning member takes its partitions back; no maxUnavailable (an alpha feature).
+    assert spec["updateStrategy"] == {"type": "RollingUpdate"}
+    assert "volumeClaimTemplates" not in spec  # the aggregator keeps no local state
+    assert "persistentVolumeClaimRetentionPolicy" not in spec
+    assert all("persistentVolumeClaim" not in v for v in pod_spec(statefulset)["volumes"])
+
+
+def test_aggregator_statefulset_is_governed_by_its_headless_metrics_service(
+    any_render: Rendered,
+) -> None:
+    statefulset = any_render.workload("aggregator")
+    service = any_render.one("Service", statefulset["spec"]["serviceName"])
+    assert service["metadata"]["name"] == component_name("aggregator-metrics")
+    assert service["spec"]["clusterIP"] == "None"
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert [p["name"] for p in service["spec"]["ports"]] == ["metrics"]
+
+
+def test_each_aggregator_is_a_static_member_named_after_its_pod(any_render: Rendered) -> None:
+    """COSTPIPE_AGGREGATOR_INSTANCE_ID is the pod name exactly (downward API), and the
+    aggregator's own settings loader accepts every pod's environment with that id."""
+    statefulset = any_render.workload("aggregator")
+    (container,) = pod_spec(statefulset)["containers"]
+    assert env_of(container)["COSTPIPE_AGGREGATOR_INSTANCE_ID"] == {
+        "fieldRef": {"fieldPath": "metadata.name"}
+    }
+    pods = _pod_names(statefulset)
+    assert pods[0] == f"{component_name('aggregator')}-0"
+    ids = []
+    for pod in pods:
+        assert DNS_LABEL.match(pod), pod
+        settings = AggregatorSettings.from_env(_pod_env(container, pod))
+        assert settings.instance_id == pod
+        assert KAFKA_ID.match(pod)
+        ids.append(settings.instance_id)
+    assert len(set(ids)) == len(ids) == statefulset["spec"]["replicas"]
+
+
+def test_group_timings_come_from_values(default_render: Rendered, custom_render: Rendered) -> None:
+    defaults = chart_values()["aggregator"]
+    for rendered, values in (
+        (default_render, defaults),
+        (custom_render, CUSTOM_VALUES["aggregator"]),
+    ):
+        (container,) = pod_spec(rendered.workload("aggregator"))["containers"]
+        env = env_of(container)
+        assert env["COSTPIPE_KAFKA_SESSION_TIMEOUT_MS"] == str(values["sessionTimeoutMs"])
+        assert env["COSTPIPE_ASSIGNMENT_GRACE_SECONDS"] == str(values["assignmentGraceSeconds"])
+        settings = AggregatorSettings.from_env(_pod_env(container, "pod-0"))
+        assert settings.session_timeout_ms == values["sessionTimeoutMs"]
+        assert settings.assignment_grace_seconds == values["assignmentGraceSeconds"]
+    # The defaults are the aggregator's own.
+    assert defaults["sessionTimeoutMs"] == AggregatorSettings().session_timeout_ms
+    assert defaults["assignmentGraceSeconds"] == AggregatorSettings().assignment_grace_seconds
+
+
+def test_large_integers_reach_the_aggregator_as_integers() -> None:
+    """Helm reads values as floats: `quote` alone would render 1800000 (the broker's default
+    group.max.session.timeout.ms) as "1.8e+06", which the aggregator refuses to start with."""
+    rendered = render({"aggregator": {"sessionTimeoutMs": 1800000, "batchMaxEvents": 2000000}})
+    (container,) = pod_spec(rendered.workload("aggregator"))["containers"]
+    env = env_of(container)
+    assert env["COSTPIPE_KAFKA_SESSION_TIMEOUT_MS"] == "1800000"
+    assert env["COSTPIPE_BATCH_MAX_EVENTS"] == "2000000"
+    settings = AggregatorSettings.from_env(_pod_env(container, "pod-0"))
+    assert (settings.session_timeout_ms, settings.batch_max_events) == (1800000, 2000000)
+
+
+def test_long_release_names_still_make_aggregator_pods() -> None:
+    """A StatefulSet name over 52 characters makes its pods' controller-revision-hash label too
+    long, and the controller creates none: the chart shortens that name (the others keep 63)."""
+    release = "r" * 53  # the longest release name Helm accepts
+    rendered = render({"aggregator": {"replicas": 12}}, release=release)
+    (statefulset,) = rendered.of_kind("StatefulSet")
+    name = statefulset["metadata"]["name"]
+    assert name == f"{release}-costpipe"[:41] + "-aggregator"
+    assert len(f"{name}-{'h' * REVISION_HASH_LENGTH}") <= 63
+    (container,) = pod_spec(statefulset)["containers"]
+    for pod in _pod_names(statefulset):
+        assert DNS_LABEL.match(pod), pod
+        assert AggregatorSettings.from_env(_pod_env(container, pod)).instance_id == pod
+    service = rendered.one("Service", statefulset["spec"]["serviceName"])
+    assert len(service["metadata"]["name"]) == 63
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    for kube in KUBE_VERSIONS:
+        kubernetes_validate.validate(statefulset, kube, strict=True)
+
+
+def test_notes_point_at_the_aggregator_statefulset(default_render: Rendered) -> None:
+    name = component_name("aggregator")
+    assert f"statefulset/{name}" in default_render.notes
+    assert f"{name}-0" in default_render.notes
+    assert f"deploy/{name}" not in default_render.notes
+    assert "statefulset/" not in render({"aggregator": {"enabled": False}}).notes
+
+
+def test_chart_readme_lists_the_aggregator_statefulset() -> None:
+    readme = (CHART / "README.md").read_text(encoding="utf-8")
+    assert "| StatefulSet `<release>-costpipe-aggregator` |" in readme
+    assert "Deployment `<release>-costpipe-aggregator`" not in readme
 
 
 # --- NetworkPolicy --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import helm_python
 import jsonschema
 import pytest
 
+from shared.settings import AggregatorSettings, SettingsError
 from tests.deploy.conftest import CUSTOM_VALUES
 from tests.deploy.support import (
     CHART,
@@ -72,6 +73,30 @@ BAD_VALUES = [
     ),
     pytest.param({"serviceMonitor": {"interval": "30 seconds"}}, "interval", id="bad-duration"),
     pytest.param({"extraEnv": [{"value": "x"}]}, "name", id="env-without-name"),
+    pytest.param(
+        {"aggregator": {"sessionTimeoutMs": 999}}, "sessionTimeoutMs", id="session-under-1s"
+    ),
+    pytest.param(
+        {"aggregator": {"sessionTimeoutMs": "30000"}}, "sessionTimeoutMs", id="session-as-string"
+    ),
+    pytest.param(
+        {"aggregator": {"sessionTimeoutMs": 30000.5}}, "sessionTimeoutMs", id="session-fraction"
+    ),
+    pytest.param(
+        {"aggregator": {"assignmentGraceSeconds": 0.5}},
+        "assignmentGraceSeconds",
+        id="grace-under-1s",
+    ),
+    pytest.param(
+        {"aggregator": {"assignmentGraceSeconds": "60"}},
+        "assignmentGraceSeconds",
+        id="grace-as-string",
+    ),
+    pytest.param(
+        {"aggregator": {"terminationGracePeriodSeconds": 5}},
+        "terminationGracePeriodSeconds",
+        id="aggregator-killed-before-it-exits",
+    ),
 ]
 
 
@@ -83,6 +108,26 @@ def test_schema_rejects_bad_values(overrides: dict[str, Any], where: str) -> Non
     # Helm runs the same schema before rendering: the install would stop here.
     with pytest.raises(helm_python.HelmValuesError, match=where):
         render(overrides)
+
+
+@pytest.mark.parametrize(
+    ("key", "variable"),
+    [
+        ("sessionTimeoutMs", "COSTPIPE_KAFKA_SESSION_TIMEOUT_MS"),
+        ("assignmentGraceSeconds", "COSTPIPE_ASSIGNMENT_GRACE_SECONDS"),
+    ],
+)
+def test_aggregator_timing_minimums_are_the_aggregators(key: str, variable: str) -> None:
+    """The schema refuses exactly what the aggregator would refuse at start: an install fails
+    at `helm install` instead of with pods in CrashLoopBackOff."""
+    node = chart_schema()["properties"]["aggregator"]["properties"][key]
+    minimum = node["minimum"]
+    VALIDATOR.validate(_merged({"aggregator": {key: minimum}}))
+    AggregatorSettings.from_env({variable: str(minimum)})
+    below = minimum - 1 if node["type"] == "integer" else minimum - 0.5
+    assert list(VALIDATOR.iter_errors(_merged({"aggregator": {key: below}})))
+    with pytest.raises(SettingsError, match=variable):
+        AggregatorSettings.from_env({variable: str(below)})
 
 
 # Maps shaped like a Kubernetes type: the schema lists the type's optional fields, values.yaml
@@ -149,6 +194,8 @@ def test_readme_documents_every_value() -> None:
         "database.existingSecret",
         "kafka.bootstrap",
         "collector.replicas",
+        "aggregator.sessionTimeoutMs",
+        "aggregator.assignmentGraceSeconds",
         "api.autoscaling.enabled",
         "networkPolicy.enabled",
     ):

@@ -22,6 +22,14 @@
 {{- printf "%s-%s" (include "costpipe.fullname" .root | trunc (int (sub 62 (len .component))) | trimSuffix "-") .component -}}
 {{- end -}}
 
+{{/* A StatefulSet's name, at most 52 characters: its pods carry the label
+     `controller-revision-hash: <name>-<hash>` (up to 11 more characters), which must fit in the
+     63 characters of a label value, or the StatefulSet creates no pod. Pass (dict "root" $
+     "component" "aggregator"). */}}
+{{- define "costpipe.statefulSetName" -}}
+{{- printf "%s-%s" (include "costpipe.fullname" .root | trunc (int (sub 51 (len .component))) | trimSuffix "-") .component -}}
+{{- end -}}
+
 {{- define "costpipe.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -115,7 +123,7 @@ database-url
   value: "0.0.0.0"
 {{- end -}}
 
-{{/* Pod-level settings shared by the Deployments and the Job; pass (dict "root" $ "spec" .Values.<component>). */}}
+{{/* Pod-level settings shared by the Deployments, the StatefulSet and the Job; pass (dict "root" $ "spec" .Values.<component>). */}}
 {{- define "costpipe.podCommon" -}}
 automountServiceAccountToken: false
 {{- with .root.Values.imagePullSecrets }}
