@@ -7,7 +7,10 @@ broker.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +34,15 @@ def database_url(services: Services) -> Iterator[str]:
 def pipeline_env(services: Services, database_url: str) -> dict[str, str]:
     """Environment for costpipe processes: this test's database, topics and consumer group."""
     return topic_env(services.kafka_bootstrap, database_url)
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """A folder the `postgres` user can reach, for a test's own TimescaleDB (pytest's own tmp
+    folders are private to root)."""
+    root = Path(tempfile.mkdtemp(prefix="costpipe-scratch-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -34,6 +34,7 @@ from services.aggregator.resting import RestingPartitions
 from services.aggregator.validation import AssetEventValidator, EventValidator, InvalidEvent
 from services.aggregator.writer import BatchWriter, StoredKeys
 from services.ops_server import Readiness
+from services.runtime import unless_stopped
 from shared import metrics
 from shared.asset_events import AssetCostEvent
 from shared.db.pool import Pool
@@ -354,20 +355,10 @@ class Aggregator:
         """The batch in flight's outcome; once `stop` is set it is given `CLOSE_SECONDS`, then
         abandoned (its transaction rolls back, its records are read again at the next start): a
         database that does not answer must not hold up a shutdown."""
-        stopping = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait({writing, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not writing.done():
-                await asyncio.wait({writing}, timeout=CLOSE_SECONDS)
-            if not writing.done():
-                log.warning("stopping: batch in flight abandoned after %ss", CLOSE_SECONDS)
-                writing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writing
-                return _Outcome.REWOUND
-            return writing.result()
-        finally:
-            stopping.cancel()
+        if not await unless_stopped(writing, stop, grace=CLOSE_SECONDS):
+            log.warning("stopping: batch in flight abandoned after %ss", CLOSE_SECONDS)
+            return _Outcome.REWOUND
+        return writing.result()
 
     def _start_beside(self, work: Coroutine[None, None, None]) -> None:
         task = asyncio.create_task(work)

@@ -53,7 +53,7 @@ class InstanceLease:
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self.instance_id: str | None = None
 
-    def _candidates(self) -> list[str]:
+    def _ids(self) -> list[str]:
         if self._configured is not None:
             return [self._configured]
         host = "".join(c if c.isalnum() or c in "._-" else "-" for c in socket.gethostname())
@@ -65,7 +65,7 @@ class InstanceLease:
         last_log = -float("inf")
         while not stop.is_set():
             try:
-                taken = await self._try_take()
+                taken = await self._try_take(self._ids())
             except psycopg.OperationalError as exc:
                 taken, problem = None, f"database unavailable ({exc})"
             else:
@@ -89,13 +89,13 @@ class InstanceLease:
                 await asyncio.wait_for(stop.wait(), 1.0)
         return False
 
-    async def _try_take(self) -> str | None:
+    async def _try_take(self, candidates: list[str]) -> str | None:
         await self._close()
         conn = await psycopg.AsyncConnection.connect(
             self._url, autocommit=True, application_name="costpipe-aggregator-lease"
         )
         try:
-            for candidate in self._candidates():
+            for candidate in candidates:
                 cursor = await conn.execute(
                     "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
                     (f"costpipe-aggregator:{self._group}:{candidate}",),
@@ -110,7 +110,7 @@ class InstanceLease:
         await conn.close()
         return None
 
-    async def keep(self, stop: asyncio.Event, readiness: Readiness) -> None:
+    async def keep(self, stop: asyncio.Event) -> None:
         """Hold the lease until `stop`: a database restart drops the lock with its connection,
         so it is taken again when the database is back. Raises `LeaseLost` if another process
         took this id meanwhile: running on beside it would make both owners of everything."""
@@ -121,7 +121,8 @@ class InstanceLease:
                 continue
             while not stop.is_set():
                 try:
-                    if await self._retake():
+                    assert self.instance_id is not None
+                    if await self._try_take([self.instance_id]) is not None:
                         log.info("instance id %r leased again", self.instance_id)
                         break
                     raise LeaseLost(
@@ -140,14 +141,6 @@ class InstanceLease:
         except psycopg.OperationalError:
             return False
         return True
-
-    async def _retake(self) -> bool:
-        assert self.instance_id is not None
-        configured, self._configured = self._configured, self.instance_id
-        try:
-            return await self._try_take() is not None
-        finally:
-            self._configured = configured
 
     async def release(self) -> None:
         await self._close()

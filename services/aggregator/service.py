@@ -41,7 +41,7 @@ async def aggregator_service(
             if not await retry_until_connected("aggregator", aggregator.start, stop):
                 await aggregator.stop()
                 return 0
-            keeping = asyncio.create_task(lease.keep(stop, readiness))
+            keeping = asyncio.create_task(lease.keep(stop))
             running = asyncio.create_task(aggregator.run(stop, idle_exit_seconds))
             try:
                 # Whichever ends first: a lost lease ends the run (raising), as the run's end

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,17 +83,6 @@ def _assert_dead_letters(kafka: KafkaSettings, records: list[Record]) -> None:
     assert len(found) == count
     assert {value for value, _ in found} == poison
     assert all(headers["reason"].startswith(b"undecodable") for _, headers in found)
-
-
-@pytest.fixture
-def scratch_dir() -> Iterator[Path]:
-    """A folder the `postgres` user can reach (pytest's own tmp folders are private to root)."""
-    root = Path(tempfile.mkdtemp(prefix="costpipe-fault-"))
-    root.chmod(0o755)
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_sigkill_at_any_moment_then_restart_with_the_same_configuration(

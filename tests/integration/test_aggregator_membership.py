@@ -31,23 +31,12 @@ from shared.localservices.process import free_port
 from shared.settings import KafkaSettings
 from tests.support.aggregator_helpers import aggregator_process, produce, synthetic_stream, tail
 from tests.support.fault_pipeline import wait_for
-from tests.support.processes import start_costpipe
+from tests.support.processes import metric_value, start_costpipe
 from tests.support.reliability_report import record
 
 pytestmark = pytest.mark.integration
 
 STOP_WITHIN_SECONDS = 10
-
-
-def _metric(port: int, name: str) -> float | None:
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    except httpx.TransportError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
 
 
 def _not_ready_because(port: int, words: str) -> str | None:
@@ -91,19 +80,19 @@ def test_an_aggregator_owning_no_partition_is_loud_and_stops_promptly(
         ]
 
         def shares() -> list[float] | None:
-            found = [_metric(port, gauge) for port in ports]
+            found = [metric_value(port, gauge) for port in ports]
             known = [f for f in found if f is not None]
             return known if len(known) == 3 and sum(known) == 2 and 0 in known else None
 
-        idle = wait_for("the partitions shared out", shares, 60, tail(log)).index(0)
+        idle = wait_for("the partitions shared out", shares, 60, lambda: tail(log)).index(0)
         reason = wait_for(
             "/readyz naming the stall",
             lambda: _not_ready_because(ports[idle], "owns no partition"),
             30,
-            tail(log),
+            lambda: tail(log),
         )
         assert env["COSTPIPE_KAFKA_CONSUMER_GROUP"] in reason
-        counted = _metric(ports[idle], "costpipe_aggregator_unassigned_seconds_total")
+        counted = metric_value(ports[idle], "costpipe_aggregator_unassigned_seconds_total")
         assert counted is not None
         assert counted > 0
         assert "owns no partition" in log.read_text()  # the WARNING line
@@ -127,23 +116,28 @@ def test_a_second_aggregator_with_the_same_instance_id_waits_and_says_why(
     log = tmp_path / "aggregators.log"
     with aggregator_process(_with_port(env, first_port), log) as first:
         gauge = "costpipe_aggregator_assigned_partitions"
-        wait_for("the first owning partitions", lambda: _metric(first_port, gauge), 60, tail(log))
+        wait_for(
+            "the first owning partitions",
+            lambda: metric_value(first_port, gauge),
+            60,
+            lambda: tail(log),
+        )
         with aggregator_process(_with_port(env, second_port), log) as second:
             wait_for(
                 "/readyz of the second naming the held id",
                 lambda: _not_ready_because(second_port, "held by another live aggregator"),
                 30,
-                tail(log),
+                lambda: tail(log),
             )
-            assert _metric(first_port, gauge) == 6, "the duplicate disturbed the first"
+            assert metric_value(first_port, gauge) == 6, "the duplicate disturbed the first"
             # The first dies: its id is free at once, and the waiting one takes its place.
             first.kill()
             first.wait(timeout=10)
             wait_for(
                 "the second owning every partition",
-                lambda: _metric(second_port, gauge) == 6,
+                lambda: metric_value(second_port, gauge) == 6,
                 30,
-                tail(log),
+                lambda: tail(log),
             )
             _sigterm_exits_promptly(second, log, "after taking over")
 
@@ -159,13 +153,18 @@ def test_an_aggregator_waiting_for_an_instance_id_stops_promptly(
         aggregator_process(_with_port(env, first_port), log),
         contextlib.ExitStack() as stack,
     ):
-        wait_for("the first owning partitions", lambda: _metric(first_port, gauge), 60, tail(log))
+        wait_for(
+            "the first owning partitions",
+            lambda: metric_value(first_port, gauge),
+            60,
+            lambda: tail(log),
+        )
         second = stack.enter_context(aggregator_process(_with_port(env, second_port), log))
         wait_for(
             "the second waiting for its id",
             lambda: _not_ready_because(second_port, "held by another live aggregator"),
             60,
-            tail(log),
+            lambda: tail(log),
         )
         record(
             "sigterm_seconds_while_waiting_for_an_id",
@@ -187,6 +186,13 @@ def own_broker() -> Iterator[LocalKafka]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _freeze(broker: LocalKafka) -> None:
+    """Frozen, not stopped: connections stay open and nothing is ever answered."""
+    assert broker.pid is not None
+    os.killpg(broker.pid, signal.SIGSTOP)
+    time.sleep(1)
+
+
 def test_sigterm_while_the_broker_does_not_answer(
     pipeline_env: dict[str, str], own_broker: LocalKafka, tmp_path: Path
 ) -> None:
@@ -195,11 +201,8 @@ def test_sigterm_while_the_broker_does_not_answer(
     log = tmp_path / "aggregator.log"
     with aggregator_process(_with_port(env, port), log) as aggregator:
         gauge = "costpipe_aggregator_assigned_partitions"
-        wait_for("owning partitions", lambda: _metric(port, gauge), 60, tail(log))
-        assert own_broker.pid is not None
-        # Frozen, not stopped: connections stay open and nothing is ever answered.
-        os.killpg(own_broker.pid, signal.SIGSTOP)
-        time.sleep(1)
+        wait_for("owning partitions", lambda: metric_value(port, gauge), 60, lambda: tail(log))
+        _freeze(own_broker)
         record(
             "sigterm_seconds_while_the_broker_hangs",
             _sigterm_exits_promptly(aggregator, log, "while the broker hangs"),
@@ -229,10 +232,9 @@ def test_collector_sigterm_while_the_broker_does_not_answer(
                 "the collector mid-backfill",
                 lambda: "backfill progress" in log.read_text(),
                 60,
+                lambda: tail(log),
             )
-            assert own_broker.pid is not None
-            os.killpg(own_broker.pid, signal.SIGSTOP)
-            time.sleep(1)
+            _freeze(own_broker)
             record(
                 "collector_sigterm_seconds_while_the_broker_hangs",
                 _sigterm_exits_promptly(collector, log, "while the broker hangs"),
@@ -265,21 +267,24 @@ def test_the_survivor_says_which_partitions_a_dead_member_left_waiting(
         aggregator_process(_with_port(env, first_port), log),
         contextlib.ExitStack() as stack,
     ):
-        wait_for("the first owning partitions", lambda: _metric(first_port, gauge), 60, tail(log))
+        wait_for(
+            "the first owning partitions",
+            lambda: metric_value(first_port, gauge),
+            60,
+            lambda: tail(log),
+        )
         second = stack.enter_context(aggregator_process(_with_port(env, second_port), log))
-        wait_for("the second owning partitions", lambda: _metric(second_port, gauge), 60)
-        second_share = _metric(second_port, gauge)
+        wait_for("the second owning partitions", lambda: metric_value(second_port, gauge), 60)
+        second_share = metric_value(second_port, gauge)
         second.kill()
         second.wait(timeout=10)
         asyncio.run(produce(kafka.bootstrap, kafka.allocations_topic, records))
-        try:
-            found = wait_for(
-                "the survivor reporting stalled partitions, or owning them all",
-                lambda: _metric(first_port, stalled) or _metric(first_port, gauge) == 6,
-                90,
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{tail(log)}") from None
+        found = wait_for(
+            "the survivor reporting stalled partitions, or owning them all",
+            lambda: metric_value(first_port, stalled) or metric_value(first_port, gauge) == 6,
+            90,
+            lambda: tail(log),
+        )
         if found is True:  # a broker that evicts: the survivor took them over
             return
         # The dead one's partitions that records arrived on (none on the assets topic).
@@ -287,6 +292,11 @@ def test_the_survivor_says_which_partitions_a_dead_member_left_waiting(
         assert 1 <= found <= second_share
         assert "the member that owns them is not consuming" in log.read_text()
         restarted = stack.enter_context(aggregator_process(_with_port(env, second_port), log))
-        wait_for("the restarted one consuming", lambda: _metric(second_port, gauge), 30)
-        wait_for("no partition stalled", lambda: _metric(first_port, stalled) == 0, 60, tail(log))
+        wait_for("the restarted one consuming", lambda: metric_value(second_port, gauge), 30)
+        wait_for(
+            "no partition stalled",
+            lambda: metric_value(first_port, stalled) == 0,
+            60,
+            lambda: tail(log),
+        )
         assert restarted.poll() is None

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,20 +22,11 @@ import pytest
 from shared.localservices.process import free_port
 from tests.support.api_catalog import authenticated, key_headers
 from tests.support.fault_pipeline import wait_for
+from tests.support.processes import stop_process
 
 pytestmark = pytest.mark.integration
 
 DAYS = 16  # a forecast needs 14 complete days
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="costpipe-dev-"))
-    root.chmod(0o755)  # the postgres user must reach its data folder
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _content(body: Any) -> bool:
@@ -66,13 +54,13 @@ def _query(path: str) -> dict[str, str]:
 
 
 def test_dev_prints_what_a_newcomer_needs_then_ready_and_every_endpoint_has_content(
-    data_dir: Path, tmp_path: Path
+    scratch_dir: Path, tmp_path: Path
 ) -> None:
     port = free_port()
     log = tmp_path / "dev.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("COSTPIPE_")}
     env |= {"COSTPIPE_METRICS_PORT": "0", "COSTPIPE_LOG_LEVEL": "INFO"}
-    args = ["dev", "--data-dir", str(data_dir), "--clusters", "1", "--backfill-days", str(DAYS)]
+    args = ["dev", "--data-dir", str(scratch_dir), "--clusters", "1", "--backfill-days", str(DAYS)]
     with log.open("ab") as out:
         dev = subprocess.Popen(
             [sys.executable, "-m", "services.cli", *args, "--port", str(port)],
@@ -94,10 +82,12 @@ def test_dev_prints_what_a_newcomer_needs_then_ready_and_every_endpoint_has_cont
         assert "backfill" in text
         assert "running in the background" in text
         started = time.monotonic()
-        try:
-            wait_for("ready", lambda: "ready: " in log.read_text(), 600)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{log.read_text()[-4000:]}") from None
+        wait_for(
+            "ready",
+            lambda: "ready: " in log.read_text(),
+            600,
+            lambda: log.read_text()[-4000:],
+        )
         ready_seconds = time.monotonic() - started
         assert re.search(r"ready: \d+ days loaded", log.read_text()), log.read_text()[-2000:]
         print(f"ready {ready_seconds:.0f} s after the banner ({DAYS} days, 1 cluster)")
@@ -131,10 +121,4 @@ def test_dev_prints_what_a_newcomer_needs_then_ready_and_every_endpoint_has_cont
                 empty.append(op.path)
         assert empty == [], f"answered without content: {empty}"
     finally:
-        if dev.poll() is None:
-            dev.send_signal(signal.SIGINT)
-            try:
-                dev.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                dev.kill()
-                dev.wait()
+        stop_process(dev, signal.SIGINT, timeout=60)  # Ctrl+C, as its banner says

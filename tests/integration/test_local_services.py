@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +22,7 @@ from services.kubecost_sim.server import serve_in_thread
 from shared.localservices.process import port_is_free
 from shared.settings import AGGREGATOR_METRICS_PORT, COLLECTOR_METRICS_PORT
 from tests.support.fault_pipeline import wait_for
+from tests.support.processes import stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -45,16 +42,6 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _ready(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3).status_code == 200
@@ -62,24 +49,14 @@ def _ready(port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="costpipe-local-"))
-    root.chmod(0o755)  # the postgres user must reach its data folder
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def test_local_services_then_each_service_by_hand_with_its_defaults(
-    data_dir: Path, tmp_path: Path
+    scratch_dir: Path, tmp_path: Path
 ) -> None:
     ports = (COLLECTOR_METRICS_PORT, AGGREGATOR_METRICS_PORT, API_PORT)
     if not all(port_is_free(p) for p in ports):
         pytest.fail(f"a default port of {ports} is taken on this machine: the test needs them")
     log = tmp_path / "services.log"
-    local = _start(["local-services", "--data-dir", str(data_dir)], _clean_env(), log)
+    local = _start(["local-services", "--data-dir", str(scratch_dir)], _clean_env(), log)
     started: list[subprocess.Popen[bytes]] = []
     try:
         exports = wait_for(
@@ -109,14 +86,11 @@ def test_local_services_then_each_service_by_hand_with_its_defaults(
                     found = conn.execute("SELECT count(*) FROM allocation").fetchone()
                 return found[0] if found and found[0] > 0 else None
 
-            try:
-                wait_for("allocations written by the aggregator", rows, 120)
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}\n{logs()}") from None
+            wait_for("allocations written by the aggregator", rows, 120, logs)
             time.sleep(1)
             assert all(p.poll() is None for p in started), logs()
     finally:
         for process in reversed(started):
-            _stop(process)
-        _stop(local)
+            stop_process(process, timeout=20)
+        stop_process(local, timeout=20)
     assert local.returncode == 0, log.read_text(errors="replace")

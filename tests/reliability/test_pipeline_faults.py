@@ -25,6 +25,7 @@ from services.kubecost_sim.model import SimConfig
 from shared.localservices.process import free_port
 from tests.support.fault_pipeline import FaultPipeline, fault_pipeline, wait_for
 from tests.support.faulty_kubecost import Fault
+from tests.support.processes import metric_value
 from tests.support.reliability_report import record
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ def pipeline() -> Iterator[FaultPipeline]:
 def test_collector_sigkilled_mid_backfill_and_restarted(pipeline: FaultPipeline) -> None:
     pipeline.source.delay_seconds = 0.3  # a backfill long enough to strike in
     pipeline.start_collector()
-    wait_for("a first watermark", pipeline.watermarks, 90, pipeline.logs())
+    wait_for("a first watermark", pipeline.watermarks, 90, pipeline.logs)
     pipeline.kill(pipeline.collector)
     pipeline.source.delay_seconds = 0.0
 
@@ -145,14 +146,8 @@ def test_collector_produces_again_after_the_broker_restart(pipeline: FaultPipeli
 
 
 def _assigned_partitions(port: int) -> int | None:
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    except httpx.TransportError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("costpipe_aggregator_assigned_partitions "):
-            return int(float(line.split()[1]))
-    return None
+    found = metric_value(port, "costpipe_aggregator_assigned_partitions")
+    return None if found is None else int(found)
 
 
 def test_two_aggregators_share_the_group_and_one_is_killed(pipeline: FaultPipeline) -> None:
@@ -168,7 +163,7 @@ def test_two_aggregators_share_the_group_and_one_is_killed(pipeline: FaultPipeli
         "the second aggregator owning partitions",
         lambda: (_assigned_partitions(port) or 0) > 0,
         60,
-        pipeline.logs(),
+        pipeline.logs,
     )
     second_share = _assigned_partitions(port)
     assert second_share is not None
@@ -182,7 +177,7 @@ def test_two_aggregators_share_the_group_and_one_is_killed(pipeline: FaultPipeli
             "the restarted aggregator owning its partitions again",
             lambda: _assigned_partitions(port) == second_share,
             30,
-            pipeline.logs(),
+            pipeline.logs,
         )
         record("second_aggregator_reassigned_seconds", round(time.monotonic() - started, 2))
         watch.wait(watch.committed() + 1, [(pipeline.aggregator_2, pipeline.log)], 30)

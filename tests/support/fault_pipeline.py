@@ -76,15 +76,18 @@ def _config_toml(names: list[str], source: FaultySource) -> str:
     return "\n".join(lines) + "\n"
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, logs: str = "") -> T:
-    """Poll `probe` until it returns something other than None (or False)."""
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float, logs: Callable[[], str] = str
+) -> T:
+    """Poll `probe` until it returns something other than None (or False); on a timeout the
+    failure quotes `logs()`, read then (the processes' logs as they stand at the failure)."""
     deadline = time.monotonic() + timeout
     while True:
         found = probe()
         if found:
             return found
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}\n{logs}")
+            raise AssertionError(f"not within {timeout:.0f}s: {what}\n{logs()}")
         time.sleep(0.5)
 
 
@@ -163,7 +166,7 @@ class FaultPipeline:
                 return None
             return response if check(response) else None
 
-        return wait_for(f"data-health {what}", probe, 60, self.logs())
+        return wait_for(f"data-health {what}", probe, 60, self.logs)
 
     def produced(self) -> int:
         """Records on the allocations topic so far (the collector re-polls recent hours every
@@ -254,7 +257,7 @@ class FaultPipeline:
             return body
 
         try:
-            return wait_for("totals equal to the ground truth", probe, timeout, self.logs())
+            return wait_for("totals equal to the ground truth", probe, timeout, self.logs)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nlast difference: {last}") from None
 

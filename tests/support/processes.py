@@ -96,11 +96,32 @@ def _serve(process: subprocess.Popen[bytes], base: str, timeout: float, log: Pat
             time.sleep(0.2)
         yield base
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         if process.stderr:
             process.stderr.close()
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], signum: int = signal.SIGTERM, timeout: float = 15.0
+) -> None:
+    """Ask a process to end (`signum`, as an operator would) and wait; SIGKILL after `timeout`."""
+    if process.poll() is None:
+        process.send_signal(signum)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def metric_value(port: int, name: str) -> float | None:
+    """One unlabelled series from a process's /metrics, as Prometheus would scrape it; None
+    while the endpoint does not answer or does not have it yet."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
