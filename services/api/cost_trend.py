@@ -29,15 +29,40 @@ _RESOLUTION_NAMES = {
 }
 
 
-DETAILED = "cost_"
-CLUSTER_TOTALS = "cost_cluster_"
-NODE_GROUP_TOTALS = "cost_node_group_"
+@dataclass(frozen=True)
+class RollupFamily:
+    """The rollup relations a scope reads (one per granularity) and what their amount is.
+
+    Allocation families carry both cost modes (`cost`, `idle_share`). The node-cost family is
+    the nodes' bill instead: Kubecost's `totalCost` of each node asset (after discount and
+    adjustment), which has one value whatever the cost mode, so `mode` is not consulted there.
+    """
+
+    prefix: str
+    node_bill: bool = False
+
+    def table(self, granularity: Resolution) -> str:
+        return self.prefix + _RESOLUTION_NAMES[granularity]
+
+    def rows(self) -> sql.Composable:
+        """The rows of the family's relations that carry its amount: for the node bill, node
+        assets only (disks and load balancers have their own rows, with no node group)."""
+        return sql.SQL("asset_type = 'node'") if self.node_bill else sql.SQL("TRUE")
+
+    def amount(self, mode: CostMode | None) -> sql.Composable:
+        if self.node_bill:
+            return sql.SQL("sum(total_cost)")
+        if mode is CostMode.WORKLOAD_ONLY:
+            return sql.SQL("sum(cost)")
+        return sql.SQL("sum(cost + idle_share)")
 
 
-def rollup_table(granularity: Resolution, family: str) -> str:
-    """Whole-cluster scopes read the per-cluster totals and node groups the per node-group totals
-    (one row per bucket); the others read the detailed rollups, filtered on their dimension."""
-    return family + _RESOLUTION_NAMES[granularity]
+# Namespaces and workloads filter the detailed rollups on their dimension; whole clusters read
+# the per-cluster totals (one row per bucket); node groups read the node-cost rollups, whose rows
+# are per (cluster, bucket, asset type, node group).
+DETAILED = RollupFamily("cost_")
+CLUSTER_TOTALS = RollupFamily("cost_cluster_")
+NODE_BILL = RollupFamily("node_cost_", node_bill=True)
 
 
 @dataclass(frozen=True)
@@ -54,29 +79,24 @@ def anchored_window(query: TrendQuery) -> Window:
     return Window(start, end)
 
 
-def cost_expression(mode: CostMode | None) -> sql.Composable:
-    if mode is CostMode.WORKLOAD_ONLY:
-        return sql.SQL("sum(cost)")
-    return sql.SQL("sum(cost + idle_share)")
-
-
 async def bucket_costs(
     conn: Conn,
     query: TrendQuery,
     window: Window,
     scope_filter: sql.Composable,
     params: dict[str, object],
-    family: str = DETAILED,
+    family: RollupFamily = DETAILED,
 ) -> dict[datetime, int]:
     """Cost per bucket in micro-units, summed as integers in the database."""
     statement = sql.SQL(
         "SELECT bucket, {cost}::bigint FROM {table}"
-        " WHERE {scope} AND bucket >= %(start)s AND bucket < %(end)s"
+        " WHERE {scope} AND {rows} AND bucket >= %(start)s AND bucket < %(end)s"
         " GROUP BY bucket"
     ).format(
-        cost=cost_expression(query.cost_mode),
-        table=sql.Identifier(rollup_table(query.granularity, family)),
+        cost=family.amount(query.cost_mode),
+        table=sql.Identifier(family.table(query.granularity)),
         scope=scope_filter,
+        rows=family.rows(),
     )
     cursor = await conn.execute(statement, {**params, "start": window.start, "end": window.end})
     return {row[0]: int(row[1]) for row in await cursor.fetchall()}

@@ -73,6 +73,10 @@ class SimConfig:
     `now` pins the clock that decides which hours exist yet (None: the wall clock), so tests
     and demos can be reproducible even at the edge of the present. `fail_clusters` makes the
     HTTP server answer 500 for those cluster indices, to exercise collector retries.
+    `node_churn` (an hour start) gives every cluster two more nodes, for the node-group bill:
+    a spot node of the general group that no pod runs on, and a node of the memory group that
+    is relabelled into the general group from that hour on. Unset, clusters are what they
+    always were for the seed.
     """
 
     seed: int = 42
@@ -80,6 +84,7 @@ class SimConfig:
     workloads_per_cluster: int = 40
     fail_clusters: frozenset[int] = field(default_factory=frozenset)
     now: datetime | None = None
+    node_churn: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.clusters < 1:
@@ -88,6 +93,8 @@ class SimConfig:
             raise ValueError("workloads_per_cluster must be >= 1")
         if self.now is not None and self.now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
+        if self.node_churn is not None:
+            _hour_index(self.node_churn, what="node_churn")
 
     def current_time(self) -> datetime:
         """The simulation's present."""
@@ -97,7 +104,8 @@ class SimConfig:
 def topology(config: SimConfig, cluster_index: int) -> Cluster:
     """The static description of one cluster (nodes, workloads, pods), cached."""
     _check_cluster(config, cluster_index)
-    return build_cluster(config.seed, cluster_index, config.workloads_per_cluster)
+    churn = None if config.node_churn is None else _hour_index(config.node_churn, what="node_churn")
+    return build_cluster(config.seed, cluster_index, config.workloads_per_cluster, churn)
 
 
 def _check_cluster(config: SimConfig, cluster_index: int) -> None:
@@ -861,10 +869,13 @@ def _emit_asset(topo: Cluster, a: _AssetRec, window: dict[str, str]) -> dict[str
         "name": name,
         "providerID": pid,
     }
+    # A window of several hours reports a relabelled node as it was in the window's last hour:
+    # one asset has one set of labels, and the latest is what the node says now.
+    last_hour = a.end // _HOUR - 1
     base: dict[str, Any] = {
         "type": kind,
         "properties": props,
-        "labels": dict(spec.labels) if isinstance(spec, Node) else {},
+        "labels": dict(spec.labels_at(last_hour)) if isinstance(spec, Node) else {},
         "window": dict(window),
         "start": _iso(a.start),
         "end": _iso(a.end),
@@ -874,7 +885,7 @@ def _emit_asset(topo: Cluster, a: _AssetRec, window: dict[str, str]) -> dict[str
         base.update(
             {
                 "nodeType": spec.instance_type,
-                "pool": spec.group,
+                "pool": spec.group_at(last_hour),
                 "cpuCores": _r5(a.cpu_h / hours),
                 "ramBytes": _r5(a.ram_h / hours),
                 "cpuCoreHours": _r5(a.cpu_h),
@@ -961,10 +972,10 @@ def asset_ground_truth(
 ) -> dict[tuple[str, str], AssetTotals]:
     """Exact sums of the hourly assets of [start, end), by (Kubecost type, node group).
 
-    Node groups are the nodes' groups and "" for disks and load balancers. Computed from the
-    integer units like `ground_truth_total`, so it is what a lossless pipeline must reproduce;
-    with it the identity in the module docstring can be checked downstream: node cpu + ram + gpu
-    equals allocated cpu + ram + gpu plus idle.
+    Node groups are the groups the nodes were in that hour (see `SimConfig.node_churn`) and ""
+    for disks and load balancers. Computed from the integer units like `ground_truth_total`, so
+    it is what a lossless pipeline must reproduce; with it the identity in the module docstring
+    can be checked downstream: node cpu + ram + gpu equals allocated cpu + ram + gpu plus idle.
     """
     topo = topology(config, cluster_index)
     units: dict[tuple[str, str], list[int]] = {}
@@ -972,7 +983,7 @@ def asset_ground_truth(
         for _, a in _asset_hour(topo, h):
             spec = a.spec
             if isinstance(spec, Node):
-                key = ("Node", spec.group)
+                key = ("Node", spec.group_at(h))
             else:
                 key = ("Disk" if isinstance(spec, Volume) else "LoadBalancer", "")
             sums = units.setdefault(key, [0, 0, 0, 0, 0])

@@ -12,12 +12,12 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 from services.kubecost_sim import catalog
-from services.kubecost_sim.catalog import GIB, GROUPS, Flavor, ServiceSpec
+from services.kubecost_sim.catalog import GIB, GROUP_INDEX, GROUPS, Flavor, ServiceSpec
 from services.kubecost_sim.hashing import k8s_suffix, stable_hash, stable_hex, unit
 
 # Hour index (hours since the Unix epoch) of 2024-01-01T00:00Z: the trend is 1.0 there.
@@ -67,6 +67,26 @@ class Node:
     ram_units: int
     gpu_units: int
     asset_key: str
+    # A node relabelled into another node group keeps its machine (and so its price and its
+    # place in the idle arithmetic, `group_index`) but reports the new group's label and pool
+    # from hour `move_hour` (an hour index) on, as Kubecost reports whatever the node says.
+    move_hour: int | None = None
+    moved_group: str = ""
+    moved_labels: dict[str, str] | None = None
+    # False for a node no pod is scheduled on, not even a DaemonSet's (cordoned and tainted).
+    hosts_pods: bool = True
+
+    def group_at(self, hour: int) -> str:
+        """The node group the node reports in hour `hour` (an hour index)."""
+        if self.move_hour is not None and hour >= self.move_hour:
+            return self.moved_group
+        return self.group
+
+    def labels_at(self, hour: int) -> dict[str, str]:
+        """The node's labels in hour `hour`; shared, never mutated."""
+        if self.moved_labels is not None and self.move_hour is not None and hour >= self.move_hour:
+            return self.moved_labels
+        return self.labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,9 +272,119 @@ def _pick_services(seed: int, index: int, count: int) -> list[tuple[ServiceSpec,
     return out
 
 
+def _node_labels(
+    flavor: Flavor,
+    group: str,
+    name: str,
+    itype: str,
+    zone: str,
+    full_id: str,
+    spot: bool,
+    gpus: int,
+) -> dict[str, str]:
+    raw_labels: dict[str, str] = {
+        "beta.kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/instance-type": itype,
+        "beta.kubernetes.io/os": "linux",
+        flavor.group_label: group,
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "node.kubernetes.io/instance-type": itype,
+        "topology.kubernetes.io/region": flavor.region,
+        "topology.kubernetes.io/zone": zone,
+        "providerID": full_id,
+    }
+    raw_labels.update(dict(flavor.extra_labels))
+    if flavor.name == "karpenter":
+        raw_labels["karpenter.sh/capacity-type"] = "spot" if spot else "on-demand"
+    if flavor.name == "aks":
+        raw_labels["agentpool"] = group
+    if gpus:
+        raw_labels["nvidia.com/gpu.present"] = "true"
+    return {sanitize_label(k): v for k, v in sorted(raw_labels.items())}
+
+
+def _make_node(
+    seed: int,
+    flavor: Flavor,
+    cluster: str,
+    gi: int,
+    seq: int,
+    seen: set[str],
+    index: int,
+    spot: bool,
+) -> Node:
+    """Node `seq` of group `gi`; names come from hashes, rehashed on the (unlikely) collision so
+    that two nodes never merge."""
+    g = GROUPS[gi]
+    salt = 0
+    while (nname := _node_name(flavor, cluster, g.name, seq, seed, salt)) in seen:
+        salt += 1
+    seen.add(nname)
+    h = stable_hash(seed, nname)
+    short_id, full_id = _provider_id(flavor, nname, seq, h)
+    zone = flavor.zones[seq % len(flavor.zones)]
+    itype = flavor.instance_types[gi]
+    cpu_price = g.cpu_price * flavor.price_factor
+    ram_price = g.ram_price * flavor.price_factor
+    gpu_price = g.gpu_price * flavor.price_factor
+    return Node(
+        index=index,
+        name=nname,
+        group=g.name,
+        group_index=gi,
+        instance_type=itype,
+        zone=zone,
+        provider_id=short_id,
+        labels=_node_labels(flavor, g.name, nname, itype, zone, full_id, spot, g.gpus),
+        preemptible=spot,
+        cpu_cores=g.cpu_cores,
+        ram_bytes=g.ram_gib * GIB,
+        gpus=g.gpus,
+        cpu_price=cpu_price,
+        ram_price=ram_price / GIB,
+        gpu_price=gpu_price,
+        cpu_units=_units(g.cpu_cores * cpu_price),
+        ram_units=_units(g.ram_gib * ram_price),
+        gpu_units=_units(g.gpus * gpu_price),
+        asset_key=f"{_asset_prefix(flavor, 'Compute', cluster, 'Node')}/{short_id}/{nname}",
+    )
+
+
+def _churn_nodes(
+    seed: int,
+    flavor: Flavor,
+    cluster: str,
+    counts: list[int],
+    seen: set[str],
+    first: int,
+    hour: int,
+) -> list[Node]:
+    """The two nodes of `SimConfig.node_churn`: a spot node of the general group that no pod
+    runs on, and a node of the memory group relabelled into the general group at `hour`.
+
+    Neither joins a group's placement pool, so no workload pod lands on them and the other
+    nodes' pods stay where they were; only the mover takes DaemonSet pods.
+    """
+    general, memory = GROUP_INDEX["general"], GROUP_INDEX["memory"]
+    spare = _make_node(seed, flavor, cluster, general, counts[general], seen, first, spot=True)
+    spare = replace(spare, hosts_pods=False)
+    mover = _make_node(seed, flavor, cluster, memory, counts[memory], seen, first + 1, spot=False)
+    full_id = mover.labels["providerID"]
+    moved = _node_labels(
+        flavor, "general", mover.name, mover.instance_type, mover.zone, full_id, False, mover.gpus
+    )
+    return [spare, replace(mover, move_hour=hour, moved_group="general", moved_labels=moved)]
+
+
 @lru_cache(maxsize=256)
-def build_cluster(seed: int, index: int, workloads: int) -> Cluster:
-    """Derive cluster `index` of a simulation; pure, cached."""
+def build_cluster(seed: int, index: int, workloads: int, churn_hour: int | None = None) -> Cluster:
+    """Derive cluster `index` of a simulation; pure, cached.
+
+    `churn_hour` (an hour index) adds the two nodes of `SimConfig.node_churn`; without it the
+    cluster is exactly what it always was for this seed.
+    """
     name = cluster_name(index)
     flavor = catalog.FLAVORS[index % len(catalog.FLAVORS)]
     ckey = stable_hash(seed, name)
@@ -267,71 +397,17 @@ def build_cluster(seed: int, index: int, workloads: int) -> Cluster:
         sized.append((spec, wname, spec.cpu * scale, spec.ram_gib * GIB * scale))
     counts = _node_counts([(s, c, r) for s, _, c, r in sized])
 
-    # Names come from hashes; rehash on the (unlikely) collision so two nodes never merge.
     seen: set[str] = set()
     nodes: list[Node] = []
     for gi, g in enumerate(GROUPS):
         for seq in range(counts[gi]):
-            salt = 0
-            while (nname := _node_name(flavor, name, g.name, seq, seed, salt)) in seen:
-                salt += 1
-            seen.add(nname)
-            h = stable_hash(seed, nname)
-            short_id, full_id = _provider_id(flavor, nname, seq, h)
-            zone = flavor.zones[seq % len(flavor.zones)]
-            itype = flavor.instance_types[gi]
             spot = flavor.spot_general and g.name == "general"
-            raw_labels: dict[str, str] = {
-                "beta.kubernetes.io/arch": "amd64",
-                "beta.kubernetes.io/instance-type": itype,
-                "beta.kubernetes.io/os": "linux",
-                flavor.group_label: g.name,
-                "kubernetes.io/arch": "amd64",
-                "kubernetes.io/hostname": nname,
-                "kubernetes.io/os": "linux",
-                "node.kubernetes.io/instance-type": itype,
-                "topology.kubernetes.io/region": flavor.region,
-                "topology.kubernetes.io/zone": zone,
-                "providerID": full_id,
-            }
-            raw_labels.update(dict(flavor.extra_labels))
-            if flavor.name == "karpenter":
-                raw_labels["karpenter.sh/capacity-type"] = "spot" if spot else "on-demand"
-            if flavor.name == "aks":
-                raw_labels["agentpool"] = g.name
-            if g.gpus:
-                raw_labels["nvidia.com/gpu.present"] = "true"
-            labels = {sanitize_label(k): v for k, v in sorted(raw_labels.items())}
-            cpu_price = g.cpu_price * flavor.price_factor
-            ram_price = g.ram_price * flavor.price_factor
-            gpu_price = g.gpu_price * flavor.price_factor
-            nodes.append(
-                Node(
-                    index=len(nodes),
-                    name=nname,
-                    group=g.name,
-                    group_index=gi,
-                    instance_type=itype,
-                    zone=zone,
-                    provider_id=short_id,
-                    labels=labels,
-                    preemptible=spot,
-                    cpu_cores=g.cpu_cores,
-                    ram_bytes=g.ram_gib * GIB,
-                    gpus=g.gpus,
-                    cpu_price=cpu_price,
-                    ram_price=ram_price / GIB,
-                    gpu_price=gpu_price,
-                    cpu_units=_units(g.cpu_cores * cpu_price),
-                    ram_units=_units(g.ram_gib * ram_price),
-                    gpu_units=_units(g.gpus * gpu_price),
-                    asset_key=(
-                        f"{_asset_prefix(flavor, 'Compute', name, 'Node')}/{short_id}/{nname}"
-                    ),
-                )
-            )
+            nodes.append(_make_node(seed, flavor, name, gi, seq, seen, len(nodes), spot))
+    regular = len(nodes)
+    if churn_hour is not None:
+        nodes.extend(_churn_nodes(seed, flavor, name, counts, seen, len(nodes), churn_hour))
     by_group: dict[str, list[Node]] = {g.name: [] for g in GROUPS}
-    for node in nodes:
+    for node in nodes[:regular]:
         by_group[node.group].append(node)
     cursor = {
         g.name: stable_hash(seed, name, g.name, "cursor") % max(1, len(by_group[g.name]))
@@ -365,7 +441,7 @@ def build_cluster(seed: int, index: int, workloads: int) -> Cluster:
             lbs.append(lb)
 
         if spec.kind == "daemonset":
-            placements = list(nodes)
+            placements = [n for n in nodes if n.hosts_pods]
         else:
             pool = by_group[spec.group]
             placements = []

@@ -6,7 +6,12 @@ Expected values are computed by hand from the events below, not by calling the c
 - cluster C1, job `etl` (namespace batch, node group gpu): every hour of 2 May costs 2.50 with an
   idle share of 0.50;
 - cluster C2 (same organization), workload `api` (namespace web): every hour of 1 May costs 0.10;
-- cluster C3 belongs to another organization.
+- cluster C3 belongs to another organization;
+- the nodes of C1 (assets, what node groups bill): `gen-a` (group general) costs 0.25 every hour
+  of 1-3 May; `gpu-a` (group gpu) 1.75 every hour of 1-3 May, 1.50 of it GPU; `gpu-b` (gpu) 1.00
+  every hour of 2 May; `flex` 0.50 every hour of 1-3 May, in group general until 1 May 12:00 and
+  in group gpu from then on. C2 has no node assets: its allocations name node group general, but
+  no node bill does.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TypedDict
 
 import httpx
 import psycopg
@@ -23,11 +29,12 @@ import pytest
 
 from services.api.identifiers import uuid_to_ulid
 from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key, revoke_key
+from shared.asset_events import AssetCostEvent
 from shared.events import AllocationEvent
 from shared.ids import workload_uid
 from tests.support.api_keys import empty_allow_list_key
 from tests.support.databases import fresh_database, topic_env
-from tests.support.pipeline import aggregate, allocation, produce
+from tests.support.pipeline import aggregate, allocation, node_asset, produce
 from tests.support.processes import running_api
 from tests.support.services import Services
 
@@ -120,13 +127,49 @@ def _events() -> list[AllocationEvent]:
     return events
 
 
+def _nodes() -> list[AssetCostEvent]:
+    assets = []
+    for hour in _hours(MAY1, 72):
+        noon = MAY1 + timedelta(hours=12)
+        for name, group, cost, gpu in (
+            ("gen-a", "general", 250_000, 0),
+            ("gpu-a", "gpu", 1_750_000, 1_500_000),
+            ("flex", "general" if hour < noon else "gpu", 500_000, 0),
+        ):
+            assets.append(
+                node_asset(
+                    organization_id=ORG_A,
+                    cluster_id=C1,
+                    window_start=hour,
+                    window_end=hour + HOUR,
+                    name=name,
+                    node_group=group,
+                    total_cost=cost,
+                    gpu_cost=gpu,
+                )
+            )
+        if MAY1 + timedelta(days=1) <= hour < MAY1 + timedelta(days=2):
+            assets.append(
+                node_asset(
+                    organization_id=ORG_A,
+                    cluster_id=C1,
+                    window_start=hour,
+                    window_end=hour + HOUR,
+                    name="gpu-b",
+                    node_group="gpu",
+                    total_cost=1_000_000,
+                )
+            )
+    return assets
+
+
 @dataclass(frozen=True)
 class Api:
     base: str
     env: dict[str, str]
     keys: dict[str, str]
 
-    def get(self, path: str, key: str | None = "all", **params: object) -> httpx.Response:
+    def get(self, path: str, key: str | None = "all", **params: int | str) -> httpx.Response:
         headers = {} if key is None else {"Authorization": f"Bearer {self.keys.get(key, key)}"}
         return httpx.get(self.base + path, params=params, headers=headers, timeout=10)
 
@@ -135,7 +178,7 @@ class Api:
 def api(services: Services) -> Iterator[Api]:
     with fresh_database(services.database_url) as url:
         env = topic_env(services.kafka_bootstrap, url)
-        produce(env, _events())
+        produce(env, _events(), _nodes())
         aggregate(env)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("UPDATE organization SET name = 'b' WHERE id = %s", (ORG_B,))
@@ -161,7 +204,17 @@ def _amounts(response: httpx.Response) -> dict[str, str]:
     return {p["bucket_start"]: p["total_cost"]["amount"] for p in response.json()["data"]["points"]}
 
 
-def _window(days: int) -> dict[str, object]:
+class _Span(TypedDict):
+    start: int
+    end: int
+
+
+def _window(days: int) -> _Span:
+    """Typed by key, so that unpacked into `Api.get` it cannot be taken for the `key`."""
+    return {"start": T_MAY1, "end": T_MAY1 + days * DAY}
+
+
+def _query(days: int) -> dict[str, int]:
     return {"start": T_MAY1, "end": T_MAY1 + days * DAY}
 
 
@@ -169,9 +222,9 @@ def test_cluster_daily_breakdown_in_both_cost_modes(api: Api) -> None:
     path = f"/v1/clusters/{C1}/cost-trend"
     full = api.get(path, **_window(3), type="breakdown", granularity="daily")
     assert _amounts(full) == {
-        "2026-05-01T00:00:00Z": "30.0000",
-        "2026-05-02T00:00:00Z": "102.0000",
-        "2026-05-03T00:00:00Z": "30.0000",
+        "2026-05-01T00:00:00Z": "30.000000",
+        "2026-05-02T00:00:00Z": "102.000000",
+        "2026-05-03T00:00:00Z": "30.000000",
     }
     body = full.json()
     assert body["data"]["kind"] == "CostTrend"
@@ -186,18 +239,18 @@ def test_cluster_daily_breakdown_in_both_cost_modes(api: Api) -> None:
     only = api.get(
         path, **_window(3), type="breakdown", granularity="daily", cost_mode="workload_only"
     )
-    assert list(_amounts(only).values()) == ["24.0000", "84.0000", "24.0000"]
+    assert list(_amounts(only).values()) == ["24.000000", "84.000000", "24.000000"]
     assert only.json()["meta"]["cost_mode"] == "workload_only"
 
 
 def test_run_rate_projects_each_bucket_to_730_hours(api: Api) -> None:
     daily = api.get(f"/v1/clusters/{C1}/cost-trend", **_window(3), granularity="daily")
     # 30.00 over 24 h -> 1.25/h -> 912.50 a month; 102.00 over 24 h -> 4.25/h -> 3102.50
-    assert list(_amounts(daily).values()) == ["912.5000", "3102.5000", "912.5000"]
+    assert list(_amounts(daily).values()) == ["912.500000", "3102.500000", "912.500000"]
     assert daily.json()["data"]["type"] == "run_rate"
     hourly = api.get(f"/v1/clusters/{C1}/cost-trend", start=T_MAY1, end=T_MAY1 + 3 * 3600)
     assert hourly.json()["data"]["granularity"] == "hourly"
-    assert list(_amounts(hourly).values()) == ["912.5000"] * 3
+    assert list(_amounts(hourly).values()) == ["912.500000"] * 3
 
 
 def test_weekly_and_monthly_buckets_are_anchored_monday_and_first_of_month(api: Api) -> None:
@@ -205,12 +258,12 @@ def test_weekly_and_monthly_buckets_are_anchored_monday_and_first_of_month(api: 
         f"/v1/clusters/{C1}/cost-trend", **_window(3), type="breakdown", granularity="weekly"
     )
     # 1 May 2026 is a Friday: its week starts Monday 27 April and holds all three days.
-    assert _amounts(weekly) == {"2026-04-27T00:00:00Z": "162.0000"}
+    assert _amounts(weekly) == {"2026-04-27T00:00:00Z": "162.000000"}
     assert weekly.json()["data"]["start"] == "2026-04-27T00:00:00Z"
     monthly = api.get(
         f"/v1/clusters/{C1}/cost-trend", **_window(3), type="breakdown", granularity="monthly"
     )
-    assert _amounts(monthly) == {"2026-05-01T00:00:00Z": "162.0000"}
+    assert _amounts(monthly) == {"2026-05-01T00:00:00Z": "162.000000"}
     assert monthly.json()["data"]["end"] == "2026-06-01T00:00:00Z"
 
 
@@ -223,7 +276,7 @@ def test_empty_buckets_are_zero_points(api: Api) -> None:
         type="breakdown",
         granularity="daily",
     )
-    assert list(_amounts(response).values()) == ["0.0000", "0.0000", "30.0000"]
+    assert list(_amounts(response).values()) == ["0.000000", "0.000000", "30.000000"]
 
 
 def test_auto_granularity_switches_after_14_days(api: Api) -> None:
@@ -244,7 +297,7 @@ def test_namespace_scope_defaults_to_workload_only(api: Api) -> None:
         type="breakdown",
         granularity="daily",
     )
-    assert list(_amounts(response).values()) == ["0.0000", "60.0000", "0.0000"]
+    assert list(_amounts(response).values()) == ["0.000000", "60.000000", "0.000000"]
     body = response.json()
     assert body["meta"]["cost_mode"] == "workload_only"
     assert body["data"]["scope_ref"] == {"cluster_id": str(C1), "namespace": "batch"}
@@ -255,7 +308,7 @@ def test_namespace_scope_defaults_to_workload_only(api: Api) -> None:
         granularity="daily",
         cost_mode="fully_loaded",
     )
-    assert list(_amounts(loaded).values()) == ["0.0000", "72.0000", "0.0000"]
+    assert list(_amounts(loaded).values()) == ["0.000000", "72.000000", "0.000000"]
 
 
 def test_workload_scope_accepts_uuid_and_ulid(api: Api) -> None:
@@ -266,7 +319,7 @@ def test_workload_scope_accepts_uuid_and_ulid(api: Api) -> None:
             type="breakdown",
             granularity="daily",
         )
-        assert list(_amounts(response).values()) == ["0.0000", "60.0000", "0.0000"]
+        assert list(_amounts(response).values()) == ["0.000000", "60.000000", "0.000000"]
         assert response.json()["data"]["scope_ref"] == {
             "cluster_id": str(C1),
             "workload_uid": str(ETL),
@@ -274,19 +327,51 @@ def test_workload_scope_accepts_uuid_and_ulid(api: Api) -> None:
         assert response.json()["meta"]["cost_mode"] == "workload_only"
 
 
-def test_node_group_scope_has_no_cost_mode(api: Api) -> None:
+def test_node_group_scope_is_the_bill_of_its_nodes(api: Api) -> None:
+    # gpu: gpu-a 42 a day, gpu-b 24 on 2 May, flex 6 on 1 May (its last 12 hours) and 12 a day
+    # after. The pods on the group (etl: 72 on 2 May, idle share included) do not count.
     response = api.get(
         f"/v1/clusters/{C1}/node-groups/gpu/cost-trend",
         **_window(3),
         type="breakdown",
         granularity="daily",
     )
-    assert list(_amounts(response).values()) == ["0.0000", "72.0000", "0.0000"]
+    assert list(_amounts(response).values()) == ["48.000000", "78.000000", "54.000000"]
     body = response.json()
     assert "cost_mode" not in body["meta"]
     assert body["data"]["scope"] == "node-group"
     assert body["data"]["scope_ref"] == {"cluster_id": str(C1), "node_group": "gpu"}
-    for value in ("fully_loaded", "workload_only", "bogus"):
+    # general: gen-a 6 a day, and flex for its first 12 hours.
+    general = api.get(
+        f"/v1/clusters/{C1}/node-groups/general/cost-trend",
+        **_window(3),
+        type="breakdown",
+        granularity="daily",
+    )
+    assert list(_amounts(general).values()) == ["12.000000", "6.000000", "6.000000"]
+    for granularity, anchor in (
+        ("weekly", "2026-04-27T00:00:00Z"),
+        ("monthly", "2026-05-01T00:00:00Z"),
+    ):
+        coarse = api.get(
+            f"/v1/clusters/{C1}/node-groups/gpu/cost-trend",
+            **_window(3),
+            type="breakdown",
+            granularity=granularity,
+        )
+        assert _amounts(coarse) == {anchor: "180.000000"}
+    # Hourly run rate: the 12:00 hour of 1 May is gpu-a and flex, 2.25 -> 1642.50 a month.
+    hourly = api.get(
+        f"/v1/clusters/{C1}/node-groups/gpu/cost-trend",
+        start=T_MAY1 + 11 * 3600,
+        end=T_MAY1 + 13 * 3600,
+        granularity="hourly",
+    )
+    assert list(_amounts(hourly).values()) == ["1277.500000", "1642.500000"]
+
+
+def test_node_group_scope_refuses_every_cost_mode(api: Api) -> None:
+    for value in ("fully_loaded", "workload_only", "bogus", ""):
         rejected = api.get(
             f"/v1/clusters/{C1}/node-groups/gpu/cost-trend", **_window(3), cost_mode=value
         )
@@ -301,7 +386,7 @@ def test_organization_scope_sums_reachable_clusters(api: Api) -> None:
         type="breakdown",
         granularity="daily",
     )
-    assert _amounts(response) == {"2026-05-01T00:00:00Z": "32.4000"}
+    assert _amounts(response) == {"2026-05-01T00:00:00Z": "32.400000"}
     body = response.json()
     assert "scope_ref" not in body["data"]
     assert body["data"]["scope"] == "organization"
@@ -317,7 +402,7 @@ def test_organization_scope_with_allow_list_excludes_the_rest(api: Api) -> None:
         type="breakdown",
         granularity="daily",
     )
-    assert _amounts(response) == {"2026-05-01T00:00:00Z": "2.4000"}
+    assert _amounts(response) == {"2026-05-01T00:00:00Z": "2.400000"}
     assert response.json()["data"]["excluded_cluster_ids"] == [str(C1)]
 
 
@@ -385,6 +470,14 @@ ERROR_CASES = [
         404,
         "NODE_GROUP_NOT_FOUND",
     ),
+    # Pods of C2 ran on a node group "general", but no node of C2 is billed in it.
+    (
+        "all",
+        f"/v1/clusters/{C2}/node-groups/general/cost-trend",
+        _window(1),
+        404,
+        "NODE_GROUP_NOT_FOUND",
+    ),
     (
         "all",
         f"/v1/clusters/{C1}/cost-trend",
@@ -439,7 +532,7 @@ ERROR_CASES = [
 
 @pytest.mark.parametrize(("key", "path", "params", "status", "code"), ERROR_CASES)
 def test_every_documented_error(
-    api: Api, key: str | None, path: str, params: dict[str, object], status: int, code: str
+    api: Api, key: str | None, path: str, params: dict[str, int | str], status: int, code: str
 ) -> None:
     response = api.get(path, key=key, **params)
     assert response.status_code == status, response.text
@@ -454,10 +547,8 @@ def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
     with running_api({**api.env, "COSTPIPE_RATE_LIMIT_PER_MINUTE": "3"}) as base:
         headers = {"Authorization": f"Bearer {api.keys['all']}"}
         url = f"{base}/v1/clusters/{C1}/cost-trend"
-        statuses = [
-            httpx.get(url, params=_window(1), headers=headers).status_code for _ in range(4)
-        ]
-        limited = httpx.get(url, params=_window(1), headers=headers)
+        statuses = [httpx.get(url, params=_query(1), headers=headers).status_code for _ in range(4)]
+        limited = httpx.get(url, params=_query(1), headers=headers)
     assert statuses[:3] == [200, 200, 200]
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "RATE_LIMITED"
@@ -473,7 +564,7 @@ def test_database_down_is_503_not_500(api: Api) -> None:
     with running_api(env) as base:
         response = httpx.get(
             f"{base}/v1/clusters/{C1}/cost-trend",
-            params=_window(1),
+            params=_query(1),
             headers={"Authorization": f"Bearer {api.keys['all']}"},
         )
     assert response.status_code == 503
@@ -504,7 +595,7 @@ def test_money_strings_have_four_decimals(api: Api) -> None:
     )
     (amount,) = _amounts(response).values()
     assert Decimal(amount) == Decimal("2.4")
-    assert amount == "2.4000"
+    assert amount == "2.400000"
 
 
 def test_metrics_expose_request_latency_by_route_template(api: Api) -> None:

@@ -77,4 +77,4 @@ def test_recorded_opencost_total_reaches_the_api_exactly(pipeline_env: dict[str,
     assert total.quantize(cent) == expected.quantize(cent)
     assert body["meta"]["cost_mode"] == "fully_loaded"
     by_day = {p["bucket_start"]: Decimal(p["total_cost"]["amount"]) for p in points}
-    assert by_day["2023-07-12T00:00:00Z"] == expected.quantize(Decimal("0.0001"))
+    assert by_day["2023-07-12T00:00:00Z"] == expected.quantize(Decimal("0.000001"))

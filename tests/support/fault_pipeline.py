@@ -42,7 +42,7 @@ from tests.support.faulty_kubecost import FaultySource, faulty_source
 from tests.support.processes import running_api, start_costpipe
 
 HOUR = timedelta(hours=1)
-API_PLACES = Decimal("0.0001")  # the cost-trend API's last decimal
+API_PLACES = Decimal("0.000001")  # the cost-trend API's last decimal (micro-units)
 T = TypeVar("T")
 
 COLLECTOR_DEFAULTS = {

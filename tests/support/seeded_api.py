@@ -22,10 +22,11 @@ import psycopg
 from services.kubecost_sim.model import SimConfig
 from services.kubecost_sim.server import serve_in_thread
 from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key, revoke_key
+from shared.asset_events import AssetCostEvent
 from shared.events import AllocationEvent
 from tests.support.api_catalog import Operation
 from tests.support.databases import fresh_database, topic_env
-from tests.support.pipeline import aggregate, allocation, produce
+from tests.support.pipeline import aggregate, allocation, node_asset, produce
 from tests.support.processes import running_api
 from tests.support.services import Services
 
@@ -96,6 +97,23 @@ def seed_events(end: datetime, hours: int = HOURS) -> list[AllocationEvent]:
     return events
 
 
+def seed_nodes(end: datetime, hours: int = HOURS) -> list[AssetCostEvent]:
+    """The node the pods ran on, one per cluster: node groups exist where nodes are billed."""
+    return [
+        node_asset(
+            organization_id=org,
+            cluster_id=cluster,
+            window_start=end - timedelta(hours=hours - i),
+            window_end=end - timedelta(hours=hours - i - 1),
+            name="node-0",
+            node_group=NODE_GROUP,
+            total_cost=2_500_000,
+        )
+        for cluster, org in ((ALLOWED, ORG), (FENCED, ORG), (FOREIGN, OTHER_ORG))
+        for i in range(hours)
+    ]
+
+
 def _keys(database_url: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -149,7 +167,7 @@ def seeded_api(
             **(extra_env or {}),
         }
         events = seed_events(end)
-        produce(env, events)
+        produce(env, events, seed_nodes(end))
         aggregate(env, idle_seconds=1.5)
         keys = _keys(url)
         with running_api(env, timeout=120) as base:

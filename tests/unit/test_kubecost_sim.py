@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from services.kubecost_sim import model, params
 from services.kubecost_sim.model import SimConfig
 from services.kubecost_sim.server import serve_in_thread
+from services.kubecost_sim.topology import group_label_key
 
 FIXTURES = Path("/work/shared/fixtures/opencost")
 NOW = datetime(2025, 6, 1, 12, 30, tzinfo=UTC)
@@ -453,3 +454,70 @@ def test_http_cluster_routing_and_faults(client: httpx.Client) -> None:
     failing = client.get("/clusters/2/model/allocation", params={"window": "1h"})
     assert failing.status_code == 500
     assert failing.json()["status"] == "error"
+
+
+# ---------------------------------------------------------------------------------------------
+# Node churn (node-group bill scenarios)
+# ---------------------------------------------------------------------------------------------
+
+CHURN_AT = datetime(2025, 5, 20, 17, tzinfo=UTC)
+CHURN = SimConfig(now=NOW, workloads_per_cluster=24, node_churn=CHURN_AT)
+
+
+def _nodes(config: SimConfig, cluster: int, hour: datetime) -> dict[str, dict[str, Any]]:
+    return {
+        a["properties"]["name"]: a
+        for a in model.asset_set(config, cluster, hour).values()
+        if a["type"] == "Node"
+    }
+
+
+@pytest.mark.parametrize("cluster", [0, 1, 2])
+def test_node_churn_adds_a_spare_and_a_mover_and_stays_exact(cluster: int) -> None:
+    plain = SimConfig(now=NOW, workloads_per_cluster=24)
+    label = group_label_key(model.topology(CHURN, cluster).flavor)
+    spare = next(n for n in model.topology(CHURN, cluster).nodes if not n.hosts_pods)
+    mover = next(n for n in model.topology(CHURN, cluster).nodes if n.move_hour is not None)
+    assert spare.preemptible
+    assert spare.group == "general"
+    for hour, mover_group in ((CHURN_AT - timedelta(hours=1), "memory"), (CHURN_AT, "general")):
+        allocs = model.allocation_set(CHURN, cluster, hour, "pod", True)
+        nodes = _nodes(CHURN, cluster, hour)
+        # The other nodes and their pods are untouched; only idle grows by the two nodes' rest.
+        before = model.allocation_set(plain, cluster, hour, "pod", True)
+        assert {k: v for k, v in allocs.items() if k in before and k != "__idle__"} == {
+            k: v for k, v in before.items() if k != "__idle__"
+        }
+        assert set(_nodes(plain, cluster, hour)) == set(nodes) - {spare.name, mover.name}
+        on_node = {a["properties"].get("node") for a in allocs.values()}
+        assert spare.name not in on_node
+        assert mover.name in on_node  # its DaemonSet pods
+        assert nodes[mover.name]["pool"] == mover_group
+        assert nodes[mover.name]["labels"][label] == mover_group
+        assert nodes[spare.name]["totalCost"] > 0
+        compute = sum(dec(a[k]) for a in allocs.values() for k in ("cpuCost", "ramCost", "gpuCost"))
+        assert compute == sum(dec(n["totalCost"]) for n in nodes.values())
+
+
+def test_node_churn_ground_truth_bills_each_hour_to_the_group_of_that_hour() -> None:
+    start = CHURN_AT - timedelta(hours=3)
+    end = CHURN_AT + timedelta(hours=2)
+    mover = next(n for n in model.topology(CHURN, 1).nodes if n.move_hour is not None)
+    by_group: dict[str, Decimal] = defaultdict(Decimal)
+    for i in range(5):
+        for name, node in _nodes(CHURN, 1, start + timedelta(hours=i)).items():
+            by_group[node["pool"]] += dec(node["totalCost"])
+            if name == mover.name:
+                assert node["pool"] == ("memory" if i < 3 else "general")
+    truth = model.asset_ground_truth(CHURN, 1, start, end)
+    assert {g: t.total_cost for (kind, g), t in truth.items() if kind == "Node"} == by_group
+    accumulated = model.asset_window(CHURN, 1, start, end)
+    (moved,) = [a for a in accumulated.values() if a["properties"]["name"] == mover.name]
+    assert moved["pool"] == "general"  # a window reports the node as it was last
+
+
+def test_node_churn_must_be_an_aware_whole_hour() -> None:
+    with pytest.raises(ValueError, match="whole hour"):
+        SimConfig(node_churn=CHURN_AT + timedelta(minutes=5))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        SimConfig(node_churn=datetime(2025, 5, 20, 17))  # noqa: DTZ001 - the point of the test

@@ -34,15 +34,23 @@ def test_non_finite_amounts_are_refused(bad: str) -> None:
 )
 def test_apportion_is_exact_and_proportional(amount: int, weights: list[int]) -> None:
     shares = apportion(amount, weights)
-    positive = [max(w, 0) for w in weights]
-    if sum(positive) == 0:
-        assert shares is None
-        return
     assert shares is not None
     assert sum(shares) == amount
+    positive = [max(w, 0) for w in weights]
+    if sum(positive) == 0:
+        # Nothing to be proportional to: equal parts, the leftover to the first weights.
+        base, leftover = divmod(abs(amount), len(weights))
+        sign = -1 if amount < 0 else 1
+        assert shares == [sign * (base + (i < leftover)) for i in range(len(weights))]
+        return
     total = sum(positive)
     for share, weight in zip(shares, positive, strict=True):
         exact = Decimal(amount) * weight / total
         assert abs(Decimal(share) - exact) < 1
         if weight == 0:
             assert share == 0
+
+
+def test_apportion_over_nothing_is_none() -> None:
+    assert apportion(1_000, []) is None
+    assert apportion(0, []) is None

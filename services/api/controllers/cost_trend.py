@@ -22,7 +22,8 @@ from services.api.auth import Principal, bearer_key, resolve_key
 from services.api.cost_trend import (
     CLUSTER_TOTALS,
     DETAILED,
-    NODE_GROUP_TOTALS,
+    NODE_BILL,
+    RollupFamily,
     anchored_window,
     bucket_costs,
     series,
@@ -181,7 +182,7 @@ async def _series(
     query: TrendQuery,
     scope_filter: sql.Composable,
     params: dict[str, object],
-    family: str = DETAILED,
+    family: RollupFamily = DETAILED,
 ) -> tuple[list[CostTrendPoint], datetime, datetime]:
     window = anchored_window(query)
     costs = await bucket_costs(conn, query, window, scope_filter, params, family)
@@ -201,7 +202,7 @@ class _Dimension:
     label: str
     not_found: str
     exists_sql: str
-    family: str = DETAILED
+    family: RollupFamily = DETAILED
 
 
 NAMESPACE_DIMENSION = _Dimension(
@@ -216,12 +217,15 @@ WORKLOAD_DIMENSION = _Dimension(
     "WORKLOAD_NOT_FOUND",
     "SELECT 1 FROM workload WHERE cluster_id = %s AND uid = %s",
 )
+# A node group is a set of nodes, so it exists when the node bill has a node in it; what pods
+# ran there does not make one (allocations learn their node group from the same assets anyway).
 NODE_GROUP_DIMENSION = _Dimension(
     "node_group",
     "node group",
     "NODE_GROUP_NOT_FOUND",
-    "SELECT 1 FROM cost_node_group_monthly WHERE cluster_id = %s AND node_group = %s LIMIT 1",
-    NODE_GROUP_TOTALS,
+    "SELECT 1 FROM node_cost_monthly"
+    " WHERE cluster_id = %s AND asset_type = 'node' AND node_group = %s LIMIT 1",
+    NODE_BILL,
 )
 
 
@@ -362,7 +366,12 @@ class CostTrendController(Controller):
     @get(
         "/clusters/{cluster_id:str}/node-groups/{name:str}/cost-trend",
         operation_id="getNodeGroupCostTrend",
-        summary="Cost trend of one node group (no cost_mode: a node group has one bill)",
+        summary="Bill of the nodes of one node group (no cost_mode: a node group has one bill)",
+        description="Each bucket is the sum of the node assets' totalCost of the nodes that "
+        "were in the node group (node label, else the asset's pool) in each hour of the bucket "
+        "(a relabelled node is billed to each group for its hours there; nodes that ran no pod "
+        "count). Disks and load balancers are not node assets and are not included. "
+        "type=breakdown gives that sum per bucket, run_rate projects it to a 730-hour month.",
         responses=_ERRORS,
     )
     async def node_group(
