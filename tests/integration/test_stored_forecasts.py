@@ -1,6 +1,7 @@
-"""Forecasts are fitted once per version of their input and stored: the same history asked again,
-by this process or another one started later, is read, not fitted; a new day of data is a new
-input and gets a new answer. The stored answer is the one `project` computes from the same data.
+"""Forecasts and anomaly answers are computed once per version of their input and stored: the
+same history asked again, by this process or another one started later, is read, not computed; a
+new day of data is a new input and gets a new answer. The stored answer is the one `project` (or
+`find_anomalies`) computes from the same data.
 """
 
 from __future__ import annotations
@@ -9,11 +10,20 @@ import math
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import msgspec
 import psycopg
 import pytest
 
+from services.api.finops.analysis_schemas import AnomalyScope
+from services.api.finops.anomaly_report import (
+    ORGANIZATION,
+    ScopedSeries,
+    Spans,
+    find_anomalies,
+    stored_anomalies,
+)
 from services.api.finops.forecast import ForecastModel
 from services.api.finops.forecast_report import project, stored_forecast
 from services.api.finops.scope import Scope
@@ -109,4 +119,56 @@ async def test_parameters_are_part_of_the_input(database_url: str) -> None:
     assert len(three.predictions) == 3
     assert len(six.predictions) == 6
     assert elsewhere.predictions == three.predictions  # same input, same numbers
+    assert len(_rows(database_url)) == 3
+
+
+def _spiky_series(spans: Spans) -> list[ScopedSeries]:
+    """The organization and one namespace over the spans' days, each with a spike at the end."""
+    days = (spans.fit.end - spans.fit.start) // DAY
+    last = (spans.fit.end - DAY).date()
+    organization = _history(days, last)
+    organization[-2] = (organization[-2][0], organization[-2][1] * 3)
+    namespace = [(day, micros // 4) for day, micros in _history(days, last)]
+    namespace[-5] = (namespace[-5][0], namespace[-5][1] * 4)
+    scope = AnomalyScope("namespace", cluster_id="c1", cluster_name="east", namespace="shop")
+    return [ScopedSeries(ORGANIZATION, organization), ScopedSeries(scope, namespace)]
+
+
+async def test_anomalies_are_judged_once_per_input_and_kept_across_processes(
+    database_url: str,
+) -> None:
+    settings = DatabaseSettings(url=database_url)
+    now = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    spans = Spans.of(30, now)
+    series = _spiky_series(spans)
+    threshold = Decimal("2.0")
+    async with make_pool(settings, "api-first") as pool:
+        first = await stored_anomalies(pool, "k", series, spans, 30, threshold, now)
+        again = await stored_anomalies(pool, "k", series, spans, 30, threshold, now)
+    spiked = {(a.scope.type, a.date) for a in first.anomalies}
+    assert ("organization", "2026-11-18T00:00:00Z") in spiked
+    assert ("namespace", "2026-11-15T00:00:00Z") in spiked
+    assert first.computed_at == "2026-11-20T09:00:00Z"
+    assert first.data_through == "2026-11-20T00:00:00Z"
+    direct = find_anomalies(series, spans, 30, threshold)
+    direct.computed_at, direct.data_through = first.computed_at, first.data_through
+    assert msgspec.json.encode(first) == msgspec.json.encode(direct)
+    assert msgspec.json.encode(again) == msgspec.json.encode(first)
+    assert len(_rows(database_url)) == 1
+
+    async with make_pool(settings, "api-restarted") as pool:
+        later = now + timedelta(hours=1)  # same day, same input: the stored answer, as it was
+        after_restart = await stored_anomalies(pool, "k", series, spans, 30, threshold, later)
+        assert msgspec.json.encode(after_restart) == msgspec.json.encode(first)
+        # The next day is a new input: judged anew, and yesterday's spike is now in the window.
+        tomorrow = now + DAY
+        next_spans = Spans.of(30, tomorrow)
+        next_day = await stored_anomalies(
+            pool, "k", _spiky_series(next_spans), next_spans, 30, threshold, tomorrow
+        )
+        other_threshold = await stored_anomalies(pool, "k", series, spans, 30, Decimal("50"), now)
+    assert next_day.data_through == "2026-11-21T00:00:00Z"
+    assert next_day.computed_at == "2026-11-21T09:00:00Z"
+    assert next_day.period.start != first.period.start
+    assert other_threshold.period.threshold == Decimal("50") != first.period.threshold
     assert len(_rows(database_url)) == 3

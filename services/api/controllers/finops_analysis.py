@@ -18,8 +18,9 @@ from services.api.errors import ErrorEnvelope
 from services.api.finops import analysis_params, realtime_params
 from services.api.finops import openapi as doc
 from services.api.finops.analysis_schemas import CostAnomalies, CostForecast, RealtimeCosts
-from services.api.finops.anomaly_report import Spans, all_series, anomaly_answer
+from services.api.finops.anomaly_report import Spans, all_series, stored_anomalies
 from services.api.finops.forecast_report import daily_history, stored_forecast
+from services.api.finops.modelling import scope_key
 from services.api.finops.params import label
 from services.api.finops.realtime import timeout_for
 from services.api.finops.realtime_report import (
@@ -103,10 +104,11 @@ class FinOpsAnalysisController(Controller):
         limit = analysis_params.threshold(threshold)
         now = datetime.now(UTC)
         spans = Spans.of(count, now)
-        async with _pool(request).connection() as conn:
+        pool = _pool(request)
+        async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
             series = await all_series(conn, scope, spans, now)
-        return await anomaly_answer(series, spans, count, limit)
+        return await stored_anomalies(pool, scope_key(scope), series, spans, count, limit, now)
 
     @get(
         "/realtime",

@@ -101,6 +101,8 @@ class CostAnomalies(msgspec.Struct):
     scopes_analysed: int
     total_found: int
     reason: str | None
+    computed_at: str | None = None
+    data_through: str | None = None
 
 
 class RealtimeItem(msgspec.Struct):

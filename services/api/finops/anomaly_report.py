@@ -6,6 +6,10 @@ cost_daily over the requested days plus LOOKBACK_DAYS before them (to learn the 
 weekly pattern), starting at its own first day with data, ending yesterday: today is still being
 collected and would always look like a drop. Rows without a namespace (unallocated cost) count
 in the organization's total but are no namespace of their own.
+
+Answers are stored like forecasts (`model_answer`, keyed by the digest of every series judged,
+the requested days and the threshold): the STL fits of eleven series take most of a request, and
+the answer changes only when a series does, so the same input asked again is read.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from services.api.finops.analysis_schemas import Anomaly, AnomalyPeriod, AnomalyScope, CostAnomalies
 from services.api.finops.anomalies import MIN_HISTORY_DAYS, flag_days
-from services.api.finops.modelling import run_model
+from services.api.finops.modelling import input_digest, run_model, store_answer, stored_answer
 from services.api.finops.numbers import amount, percent
 from services.api.finops.projection import micros
 from services.api.finops.queries import bucket_totals
 from services.api.finops.scope import Scope
 from services.api.finops.series import timeline
 from services.api.finops.windows import Span
-from shared.db.pool import Conn
+from shared.db.pool import Conn, Pool
 from shared.money import MICROS_PER_UNIT
 from shared.timewindows import Resolution, bucket_start, isoformat_z, utc
 
@@ -194,3 +198,30 @@ async def anomaly_answer(
     series: Sequence[ScopedSeries], spans: Spans, days: int, threshold: Decimal
 ) -> CostAnomalies:
     return await run_model(find_anomalies, series, spans, days, threshold)
+
+
+def _digest_parts(series: Sequence[ScopedSeries]) -> list[object]:
+    return [[one.scope, one.points] for one in series]
+
+
+async def stored_anomalies(
+    pool: Pool,
+    scope_key: str,
+    series: Sequence[ScopedSeries],
+    spans: Spans,
+    days: int,
+    threshold: Decimal,
+    now: datetime,
+) -> CostAnomalies:
+    """The answer stored for exactly these series and parameters, or judged now and stored."""
+    digest = input_digest(
+        b"anomalies-1", _digest_parts(series), spans.fit.start, spans.window.start, days, threshold
+    )
+    found = await stored_answer(pool, "anomalies", scope_key, digest, CostAnomalies)
+    if found is not None:
+        return found
+    answer = await anomaly_answer(series, spans, days, threshold)
+    answer.computed_at = isoformat_z(now)
+    answer.data_through = isoformat_z(spans.fit.end)
+    await store_answer(pool, "anomalies", scope_key, digest, answer, spans.fit.end)
+    return answer

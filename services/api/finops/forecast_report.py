@@ -17,7 +17,6 @@ are untouched.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -36,7 +35,13 @@ from services.api.finops.forecast import (
     ForecastModel,
     forecast_daily,
 )
-from services.api.finops.modelling import input_digest, run_model, store_answer, stored_answer
+from services.api.finops.modelling import (
+    input_digest,
+    run_model,
+    scope_key,
+    store_answer,
+    stored_answer,
+)
 from services.api.finops.numbers import amount
 from services.api.finops.projection import (
     add_months,
@@ -161,13 +166,6 @@ async def forecast_answer(
 ) -> CostForecast:
     """`project` in a worker thread: the fits take about a second of CPU."""
     return await run_model(project, points, today, months, model)
-
-
-def scope_key(scope: Scope) -> str:
-    """Which clusters and dimension filters an answer covers (answers are keyed by their input
-    anyway; this groups a scope's answers for pruning and inspection)."""
-    clusters = ",".join(str(c) for c in scope.clusters)
-    return hashlib.sha256(f"{clusters}|{scope.team}|{scope.owner}".encode()).hexdigest()[:32]
 
 
 async def stored_forecast(

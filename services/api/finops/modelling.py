@@ -26,6 +26,7 @@ from typing import ParamSpec, TypeVar
 import anyio.to_thread
 import msgspec
 
+from services.api.finops.scope import Scope
 from shared.db.pool import Pool
 
 P = ParamSpec("P")
@@ -105,3 +106,10 @@ async def store_answer(
             " AND input_digest <> %s AND computed_at < now() - %s",
             (kind, scope_key, digest, KEEP_ANSWERS),
         )
+
+
+def scope_key(scope: Scope) -> str:
+    """Which clusters and dimension filters an answer covers (answers are keyed by their input
+    anyway; this groups a scope's answers for pruning and inspection)."""
+    clusters = ",".join(str(c) for c in scope.clusters)
+    return hashlib.sha256(f"{clusters}|{scope.team}|{scope.owner}".encode()).hexdigest()[:32]
