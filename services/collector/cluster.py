@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,11 +64,15 @@ class ClusterCollector:
         window is recorded as a gap (reason `assets: ...`) and fetched again, both APIs, by the
         restatement or gap-retry pass until it succeeds. Kafka and database errors propagate:
         they are not about this window, and the cycle must end without moving the watermark.
-        """
-        with log_context(window=f"{start.isoformat()}/{end.isoformat()}"):
-            return await self._collect_chunk(start, end)
 
-    async def _collect_chunk(self, start: datetime, end: datetime) -> bool:
+        Each call is one fetch with an id of its own, bound to every log line it writes (field
+        `fetch`) and stored on the gaps it heals, so a heal shown by data-health leads to its logs.
+        """
+        fetch_id = uuid.uuid4().hex[:16]
+        with log_context(window=f"{start.isoformat()}/{end.isoformat()}", fetch=fetch_id):
+            return await self._collect_chunk(start, end, fetch_id)
+
+    async def _collect_chunk(self, start: datetime, end: datetime, fetch_id: str) -> bool:
         try:
             steps = await self.client.allocation_steps(start, end)
         except FetchError as exc:
@@ -92,7 +97,20 @@ class ClusterCollector:
             len(events), report.invalid_numbers, datetime.now(UTC), assets=len(asset_events)
         )
         if assets_error is None:
-            await self.state.resolve_gaps(self.cluster.id, start, end)
+            for gap in await self.state.resolve_gaps(self.cluster.id, start, end, fetch_id):
+                log.info(
+                    "cluster %s: gap %s..%s (%s, %d attempt(s), opened %s) healed by fetch %s"
+                    " of %s..%s",
+                    self.cluster.name,
+                    gap.start.isoformat(),
+                    gap.end.isoformat(),
+                    gap.reason,
+                    gap.attempts,
+                    gap.opened_at.isoformat(),
+                    fetch_id,
+                    start.isoformat(),
+                    end.isoformat(),
+                )
         else:
             await self._record_gap(start, end, assets_error, "assets")
         log.debug(

@@ -1,5 +1,8 @@
 """The collector's durable state in the database: watermarks and recorded gaps.
 
+Gaps are a history: each failure of a window that has no open gap opens a row, and a heal closes
+it with the time and the fetch that healed it; it is never reopened or overwritten.
+
 The watermark only moves after a chunk's events were acknowledged by Kafka (acks=all), so a crash
 never skips an hour; at worst an hour is produced twice, which the deterministic event ids make
 harmless downstream.
@@ -8,10 +11,21 @@ harmless downstream.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from services.collector.config import ClusterConfig
 from shared.db.pool import Pool
+
+
+@dataclass(frozen=True, order=True)
+class HealedGap:
+    start: datetime
+    end: datetime
+    reason: str
+    attempts: int
+    opened_at: datetime
+    healed_at: datetime
 
 
 class CollectorState:
@@ -51,29 +65,35 @@ class CollectorState:
     async def record_gap(
         self, cluster_id: uuid.UUID, start: datetime, end: datetime, reason: str, attempts: int
     ) -> None:
-        """Record (or extend) a gap; `attempts` adds up until the gap is resolved, then restarts."""
+        """Record a failure of a window: it extends the window's open gap (adding the attempts),
+        or opens a new row when none is open, so a healed occurrence stays as it was healed."""
         async with self._pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO collector_gap (cluster_id, window_start, window_end, reason, attempts)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (cluster_id, window_start) DO UPDATE"
-                " SET window_end = CASE WHEN collector_gap.resolved_at IS NULL"
-                " THEN GREATEST(collector_gap.window_end, EXCLUDED.window_end)"
-                " ELSE EXCLUDED.window_end END,"
+                " VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (cluster_id, window_start) WHERE resolved_at IS NULL DO UPDATE"
+                " SET window_end = GREATEST(collector_gap.window_end, EXCLUDED.window_end),"
                 " reason = EXCLUDED.reason,"
-                " attempts = CASE WHEN collector_gap.resolved_at IS NULL"
-                " THEN collector_gap.attempts + EXCLUDED.attempts ELSE EXCLUDED.attempts END,"
-                " recorded_at = now(), resolved_at = NULL",
+                " attempts = collector_gap.attempts + EXCLUDED.attempts,"
+                " recorded_at = now()",
                 (cluster_id, start, end, reason, attempts),
             )
 
-    async def resolve_gaps(self, cluster_id: uuid.UUID, start: datetime, end: datetime) -> None:
-        """Resolve the gaps [start, end) covers entirely; a gap only partly fetched stays open."""
+    async def resolve_gaps(
+        self, cluster_id: uuid.UUID, start: datetime, end: datetime, fetch_id: str
+    ) -> list[HealedGap]:
+        """Heal the open gaps the fetch of [start, end) covers entirely (a gap only partly fetched
+        stays open), recording that fetch; returns them so the heal can be logged."""
         async with self._pool.connection() as conn:
-            await conn.execute(
-                "UPDATE collector_gap SET resolved_at = now() WHERE cluster_id = %s"
-                " AND window_start >= %s AND window_end <= %s AND resolved_at IS NULL",
-                (cluster_id, start, end),
+            cursor = await conn.execute(
+                "UPDATE collector_gap SET resolved_at = now(), healed_by_start = %s,"
+                " healed_by_end = %s, healed_by_fetch = %s WHERE cluster_id = %s"
+                " AND window_start >= %s AND window_end <= %s AND resolved_at IS NULL"
+                " RETURNING window_start, window_end, reason, attempts, opened_at, resolved_at",
+                (start, end, fetch_id, cluster_id, start, end),
             )
+            rows = await cursor.fetchall()
+        return sorted(HealedGap(*row) for row in rows)
 
     async def open_gaps(self, cluster_id: uuid.UUID) -> list[tuple[datetime, datetime]]:
         async with self._pool.connection() as conn:

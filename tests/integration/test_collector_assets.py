@@ -3,12 +3,14 @@ gap (reason `assets: ...`) that a later successful fetch of both APIs resolves."
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.timewindows import floor_hour
 from tests.support.collector_harness import collector_config, collector_harness
+from tests.support.collector_logs import logged_lines
 from tests.support.replay import Route, opencost_routes, replay_server
 
 pytestmark = pytest.mark.integration
@@ -37,8 +39,12 @@ async def test_allocations_flow_when_only_assets_fail(pipeline_env: dict[str, st
             events = await harness.events()
 
             routes["/assets"] = recorded_assets  # the next pass (restatement) heals the gap
-            await collector.run(once=True)
+            with logged_lines("services.collector.cluster") as lines:
+                await collector.run(once=True)
             healed = await harness.gaps()
+            (healed_by,) = await harness.fetch(
+                "SELECT healed_by_start, healed_by_end, healed_by_fetch, opened_at FROM collector_gap"
+            )
     stats = collector.stats[cluster.id]
     assert watermarks == {cluster.id: TARGET}
     assert len(events) == 3  # the recording's three namespaces, without node groups
@@ -48,3 +54,12 @@ async def test_allocations_flow_when_only_assets_fail(pipeline_env: dict[str, st
     # Second pass only: the restatement chunk and the gap retry each bring the node and the disk.
     assert stats.asset_events_produced == 4
     assert healed[0][-1] is not None
+    # The heal names the fetch that healed it, and that fetch's log line says so.
+    assert healed_by[:2] == (START, TARGET)
+    assert re.fullmatch("[0-9a-f]{16}", healed_by[2])
+    heal_lines = [line for line in lines if "healed by fetch" in line]
+    assert heal_lines == [
+        f"cluster no-assets: gap {START.isoformat()}..{TARGET.isoformat()} (assets: HTTP 500,"
+        f" 2 attempt(s), opened {healed_by[3].isoformat()}) healed by fetch {healed_by[2]}"
+        f" of {START.isoformat()}..{TARGET.isoformat()}"
+    ]

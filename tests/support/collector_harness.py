@@ -77,7 +77,7 @@ class Harness:
     async def gaps(self) -> list[tuple[Any, ...]]:
         return await self.fetch(
             "SELECT cluster_id, window_start, window_end, reason, attempts, resolved_at"
-            " FROM collector_gap ORDER BY cluster_id, window_start"
+            " FROM collector_gap ORDER BY cluster_id, window_start, id"
         )
 
     async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

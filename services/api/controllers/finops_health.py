@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,10 +10,12 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 
 from services.api.finops import openapi as doc
-from services.api.finops.data_health import HOUR, cluster_health
+from services.api.finops.data_health import HOUR, GapOccurrence, cluster_health
 from services.api.finops.health_schemas import (
     ClusterHealthItem,
     DataHealth,
+    GapHistoryItem,
+    HealingFetch,
     HealthWindow,
     MissingHours,
     PartitionLagItem,
@@ -27,10 +29,36 @@ from shared.db.pool import Pool
 from shared.timewindows import floor_hour, isoformat_z
 
 DEFAULT_WINDOW = "7d"
+# Fixed rather than the `window`: the history is for seeing how often and how long a source
+# failed, which a short window (24h) would hide, and it costs one small indexed read.
+GAP_HISTORY = timedelta(days=30)
 
 
 def _z(moment: datetime | None) -> str | None:
     return None if moment is None else isoformat_z(moment)
+
+
+def _health_window(start: datetime, end: datetime) -> HealthWindow:
+    return HealthWindow(isoformat_z(start), isoformat_z(end), int((end - start) / HOUR))
+
+
+def _gap_item(gap: GapOccurrence) -> GapHistoryItem:
+    healed_by = None
+    # Gaps healed before the history was kept have a heal time but no known healing fetch.
+    if gap.healed_by_start is not None and gap.healed_by_end is not None and gap.healed_by_fetch:
+        healed_by = HealingFetch(
+            _health_window(gap.healed_by_start, gap.healed_by_end), gap.healed_by_fetch
+        )
+    return GapHistoryItem(
+        status="open" if gap.healed_at is None else "healed",
+        window=_health_window(gap.start, gap.end),
+        reason=gap.reason,
+        attempts=gap.attempts,
+        opened_at=isoformat_z(gap.opened_at),
+        last_failed_at=isoformat_z(gap.last_failed_at),
+        healed_at=_z(gap.healed_at),
+        healed_by=healed_by,
+    )
 
 
 class FinOpsHealthController(Controller):
@@ -55,12 +83,13 @@ class FinOpsHealthController(Controller):
     ) -> DataHealth:
         principal = await finops_principal(request)
         length = parse_window("window", window, DEFAULT_WINDOW)
-        end = floor_hour(datetime.now(UTC))
+        now = datetime.now(UTC)
+        end = floor_hour(now)
         span = Span(length.back_from(end), end)
         pool: Pool = request.app.state.pool
         async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
-            clusters = await cluster_health(conn, scope, span)
+            clusters = await cluster_health(conn, scope, span, history_since=now - GAP_HISTORY)
         reader: LagReader = request.app.state.lag_reader
         lag = await reader.read()
         expected = sum(c.expected_hours for c in clusters)
@@ -102,6 +131,7 @@ class FinOpsHealthController(Controller):
                         )
                         for m in c.missing
                     ],
+                    gap_history=[_gap_item(g) for g in c.gap_history],
                 )
                 for c in clusters
             ],

@@ -4,6 +4,10 @@ where the holes are and why (the collector's recorded gaps), and how far behind 
 Coverage counts hours present in the per-cluster hourly totals against the hours of the window
 that have ended. An hour in progress is not expected yet. Missing hours are merged into ranges;
 a range that overlaps a gap the collector recorded carries that gap's reason and attempts.
+
+Besides the window asked for, each cluster lists its gap history: every gap occurrence that was
+open at some moment since `history_since` (30 days back), healed or not, so an SRE sees how often
+a source failed and how long each failure took to heal even when the data has long been complete.
 """
 
 from __future__ import annotations
@@ -33,6 +37,20 @@ class MissingRange:
 
 
 @dataclass(frozen=True)
+class GapOccurrence:
+    start: datetime
+    end: datetime
+    reason: str
+    attempts: int
+    opened_at: datetime
+    last_failed_at: datetime
+    healed_at: datetime | None
+    healed_by_start: datetime | None
+    healed_by_end: datetime | None
+    healed_by_fetch: str | None
+
+
+@dataclass(frozen=True)
 class ClusterHealth:
     cluster_id: uuid.UUID
     name: str
@@ -42,6 +60,7 @@ class ClusterHealth:
     watermark: datetime | None
     missing: list[MissingRange]
     open_gaps: int
+    gap_history: list[GapOccurrence]
 
     @property
     def coverage_percent(self) -> Decimal:
@@ -74,11 +93,27 @@ FROM islands GROUP BY cluster_id, island ORDER BY cluster_id, min(hour)
 """
 
 
-async def cluster_health(conn: Conn, scope: Scope, span: Span) -> list[ClusterHealth]:
+_HISTORY = """
+SELECT cluster_id, window_start, window_end, reason, attempts, opened_at, recorded_at,
+       resolved_at, healed_by_start, healed_by_end, healed_by_fetch
+FROM collector_gap
+WHERE cluster_id = ANY(%(clusters)s) AND (resolved_at IS NULL OR resolved_at >= %(since)s)
+ORDER BY cluster_id, opened_at DESC, window_start DESC, id DESC
+"""
+
+
+async def cluster_health(
+    conn: Conn, scope: Scope, span: Span, *, history_since: datetime
+) -> list[ClusterHealth]:
     clusters = scope.clusters
     if not clusters or span.end <= span.start:
         return []
-    params: dict[str, object] = {"clusters": clusters, "start": span.start, "end": span.end}
+    params: dict[str, object] = {
+        "clusters": clusters,
+        "start": span.start,
+        "end": span.end,
+        "since": history_since,
+    }
     cursor = await conn.execute(
         "SELECT cluster_id, count(*) FROM cost_cluster_hourly WHERE cluster_id = ANY(%(clusters)s)"
         " AND bucket >= %(start)s AND bucket < %(end)s AND row_count > 0 GROUP BY cluster_id",
@@ -117,6 +152,10 @@ async def cluster_health(conn: Conn, scope: Scope, span: Span) -> list[ClusterHe
                 max(g[3] for g in recorded) if recorded else None,
             )
         )
+    cursor = await conn.execute(_HISTORY, params)
+    history: dict[uuid.UUID, list[GapOccurrence]] = {}
+    for cluster_id, *fields in await cursor.fetchall():
+        history.setdefault(cluster_id, []).append(GapOccurrence(*fields))
     expected = int((span.end - span.start) / HOUR)
     return [
         ClusterHealth(
@@ -128,6 +167,7 @@ async def cluster_health(conn: Conn, scope: Scope, span: Span) -> list[ClusterHe
             watermark=watermarks.get(cluster_id),
             missing=missing.get(cluster_id, []),
             open_gaps=len(gaps.get(cluster_id, [])),
+            gap_history=history.get(cluster_id, []),
         )
         for cluster_id in clusters
     ]

@@ -21,6 +21,22 @@ class MissingHours(msgspec.Struct):
     attempts: int | None
 
 
+class HealingFetch(msgspec.Struct):
+    window: HealthWindow
+    fetch_id: str
+
+
+class GapHistoryItem(msgspec.Struct):
+    status: str
+    window: HealthWindow
+    reason: str
+    attempts: int
+    opened_at: str
+    last_failed_at: str
+    healed_at: str | None
+    healed_by: HealingFetch | None
+
+
 class ClusterHealthItem(msgspec.Struct):
     cluster_id: str
     name: str
@@ -31,6 +47,7 @@ class ClusterHealthItem(msgspec.Struct):
     collector_watermark: str | None
     open_collector_gaps: int
     gaps: list[MissingHours]
+    gap_history: list[GapHistoryItem]
 
 
 class PartitionLagItem(msgspec.Struct):
