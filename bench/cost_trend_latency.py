@@ -296,7 +296,8 @@ def _sql_comparison(url: str, cluster: str, start: int, end: int) -> dict[str, A
 # --- FinOps endpoints -------------------------------------------------------------------------
 # One request shape per endpoint of spec/finops-costs-api.md, on the same data and API process,
 # against the same floor. costs/realtime is left out: it asks the clusters' Kubecost, not the
-# database. Model fitting (forecast) and STL (anomalies) take CPU seconds, so they get fewer runs.
+# database. Forecast and anomaly answers are computed once per input and stored: their first
+# request (the fit) is timed on its own, then the stored answer like every other endpoint.
 FINOPS: dict[str, tuple[str, dict[str, str]]] = {
     "costs/monthly": ("/costs/monthly", {}),
     "costs/daily": ("/costs/daily", {}),
@@ -314,7 +315,7 @@ FINOPS: dict[str, tuple[str, dict[str, str]]] = {
     "costs/anomalies": ("/costs/anomalies", {}),
     "costs/forecast": ("/costs/forecast", {}),
 }
-FINOPS_SLOW = frozenset({"costs/anomalies", "costs/forecast"})
+FINOPS_STORED = frozenset({"costs/anomalies", "costs/forecast"})
 
 
 def _finops_latency(
@@ -326,9 +327,18 @@ def _finops_latency(
 
         def call(path: str = path, params: dict[str, str] = params) -> None:
             url = "/api/v1/finops" + path
-            client.get(url, params=params, headers=headers, timeout=120).raise_for_status()
+            client.get(url, params=params, headers=headers, timeout=300).raise_for_status()
 
-        stats = _measure(call, max(3, requests // 10) if name in FINOPS_SLOW else requests)
+        if name in FINOPS_STORED:
+            t0 = time.perf_counter()
+            call()
+            first_ms = (time.perf_counter() - t0) * 1000
+            results[f"{name} (first request: computed)"] = {
+                "p50_ms": round(first_ms, 3),
+                "p50_vs_floor": round(first_ms / floor_ms, 2),
+            }
+            name = f"{name} (stored)"
+        stats = _measure(call, requests)
         stats["p50_vs_floor"] = round(stats["p50_ms"] / floor_ms, 2)
         results[name] = stats
     return results

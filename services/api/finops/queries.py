@@ -33,6 +33,14 @@ TABLES = {
     Resolution.WEEKLY: "cost_weekly",
     Resolution.MONTHLY: "cost_monthly",
 }
+# One row per cluster and bucket, with the same sums as the detailed rows of that cluster and
+# bucket (the aggregator maintains both in one transaction): organization-wide series read these.
+CLUSTER_TABLES = {
+    Resolution.HOURLY: "cost_cluster_hourly",
+    Resolution.DAILY: "cost_cluster_daily",
+    Resolution.WEEKLY: "cost_cluster_weekly",
+    Resolution.MONTHLY: "cost_cluster_monthly",
+}
 TRUNC = {
     Resolution.HOURLY: "hour",
     Resolution.DAILY: "day",
@@ -119,9 +127,20 @@ async def bucket_totals(
     The orgId/userId filters go in a FILTER clause, not in WHERE, so a bucket where the
     organization has data but the filtered team or owner has none still comes back, as 0: the
     caller can tell "cost was zero" from "nothing was collected yet".
+
+    With neither filter, the fully loaded total and the idle share are whole-cluster sums: they
+    come from the per-cluster totals, one row per cluster and bucket instead of one per workload
+    (a year of daily history is ~365 rows per cluster). Resource amounts exclude the idle pool's
+    own rows, which the totals do not tell apart, so they read the detailed rows.
     """
     reach, params = scope.reach()
     filters, filter_params = scope.filters()
+    resolution = source_resolution(span, granularity)
+    whole_clusters = scope.team is None and scope.owner is None
+    if whole_clusters and resource in (None, ResourceType.IDLE):
+        table = CLUSTER_TABLES[resolution]
+    else:
+        table = TABLES[resolution]
     statement = sql.SQL(
         "SELECT date_trunc(%(unit)s, bucket, 'UTC') AS anchor,"
         " COALESCE(sum({amount}) FILTER (WHERE {filters}), 0)"
@@ -130,7 +149,7 @@ async def bucket_totals(
     ).format(
         amount=amount_sql(resource),
         filters=filters,
-        table=sql.Identifier(TABLES[source_resolution(span, granularity)]),
+        table=sql.Identifier(table),
         reach=reach,
     )
     cursor = await conn.execute(
