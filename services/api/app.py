@@ -17,6 +17,7 @@ from services.api.controllers.finops_analysis import FinOpsAnalysisController
 from services.api.controllers.finops_costs import FinOpsCostsController
 from services.api.controllers.finops_dashboard import FinOpsDashboardController
 from services.api.controllers.finops_efficiency import FinOpsEfficiencyController
+from services.api.controllers.finops_export import FinOpsExportController
 from services.api.controllers.finops_health import FinOpsHealthController
 from services.api.errors import (
     ApiError,
@@ -98,6 +99,7 @@ def create_app(
             FinOpsAnalysisController,
             FinOpsHealthController,
             FinOpsEfficiencyController,
+            FinOpsExportController,
         ],
         lifespan=[lifespan],
         plugins=[DecimalAsNumber()],

@@ -96,7 +96,10 @@ def _call(client: httpx.Client, api: SeededApi, op: Operation, case: Case) -> ht
 
 def _visible(response: httpx.Response) -> str:
     """The answer without `excluded_cluster_ids`, where the cost-trend contract names the
-    clusters a key's allow-list left out (their ids, never their costs)."""
+    clusters a key's allow-list left out (their ids, never their costs). Non-JSON answers (the
+    FOCUS export's CSV) are their text."""
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return response.text
     body = response.json()
     if isinstance(body, dict) and isinstance(body.get("data"), dict):
         body["data"].pop("excluded_cluster_ids", None)

@@ -63,8 +63,14 @@ class SeededApi:
 
     @property
     def query_values(self) -> dict[str, str]:
-        """Values every operation that takes them accepts (cost trends need start and end)."""
-        return {"start": str(int(self.start.timestamp())), "end": str(int(self.end.timestamp()))}
+        """Values every operation that takes them accepts (cost trends need start and end, the
+        FOCUS export from and to: whole UTC days covering the seeded hours)."""
+        return {
+            "start": str(int(self.start.timestamp())),
+            "end": str(int(self.end.timestamp())),
+            "from": self.start.date().isoformat(),
+            "to": (self.end.date() + timedelta(days=1)).isoformat(),
+        }
 
     def query_for(self, operation: Operation) -> dict[str, str]:
         return {p: v for p, v in self.query_values.items() if p in operation.query_params}
