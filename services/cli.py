@@ -65,6 +65,7 @@ _API = (
     "RATE_LIMIT_PER_MINUTE",
     "API_DATABASE_TIMEOUT_SECONDS",
     "API_KEY_CACHE_SECONDS",
+    "API_ANSWER_CACHE_ENTRIES",
 )
 # The environment each command reads (its --help lists only these, after its own options).
 READS: dict[str, tuple[str, ...]] = {

@@ -55,6 +55,12 @@ ROLLUP_MODE = Gauge("costpipe_rollup_mode", "1 for the rollup mode in use", ["mo
 # costpipe_api_requests_in_progress, costpipe_api_requests_error_total; labels method, path
 # (the route template), status_code, app_name.
 API_METRICS_PREFIX = "costpipe_api"
+API_ANSWERS = Counter(
+    "costpipe_api_finops_answers",
+    "FinOps answers by whether they were kept from an earlier request with the same data"
+    " versions or computed",
+    ["endpoint", "outcome"],  # kept or computed
+)
 API_METRIC_NAMES = (
     "costpipe_api_request_duration_seconds",
     "costpipe_api_requests_total",

@@ -138,6 +138,7 @@ class ApiSettings:
     rate_limit_per_minute: int = 600
     database_timeout_seconds: float = 3.0
     key_cache_seconds: float = 5.0
+    answer_cache_entries: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -149,6 +150,7 @@ class ApiSettings:
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600),
             database_timeout_seconds=_float(env, "API_DATABASE_TIMEOUT_SECONDS", 3.0, 0.1),
             key_cache_seconds=_float(env, "API_KEY_CACHE_SECONDS", 5.0),
+            answer_cache_entries=_int(env, "API_ANSWER_CACHE_ENTRIES", 1000),
         )
 
 
@@ -283,6 +285,8 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_RATE_LIMIT_PER_MINUTE": "API requests per minute per key (default 600; 0 = off)",
     "COSTPIPE_API_DATABASE_TIMEOUT_SECONDS": "API wait for a database connection (default 3)",
     "COSTPIPE_API_KEY_CACHE_SECONDS": "how long a resolved API key is reused (default 5; 0 = off)",
+    "COSTPIPE_API_ANSWER_CACHE_ENTRIES": "FinOps answers kept until their data changes"
+    " (default 1000; 0 = off)",
     "COSTPIPE_METRICS_HOST": "collector/aggregator /metrics and probes address (default 127.0.0.1)",
     "COSTPIPE_METRICS_PORT": "/metrics and probes port (collector 9100, aggregator 9101; 0 = off)",
     "COSTPIPE_LOG_LEVEL": "DEBUG, INFO (default), WARNING, ERROR",

@@ -19,6 +19,7 @@ from psycopg import sql
 from services.aggregator.rollups import RollupLevel
 from services.aggregator.writer import newest_per_key
 from shared.asset_events import AssetCostEvent
+from shared.db.data_version import raise_versions
 from shared.db.pool import Conn
 
 DIMENSIONS = ("cluster_id", "asset_type", "node_group")
@@ -217,6 +218,7 @@ class AssetBatchWriter:
             for level in self.rollup_levels:
                 await conn.execute(apply_delta(level))
                 await conn.execute(prune_empty(level), window, prepare=False)
+            await raise_versions(conn, (e.cluster_id for e in rows))
         return AssetWriteResult(len(rows), written)
 
     async def _dimensions(self, conn: Conn, rows: Sequence[AssetCostEvent]) -> None:

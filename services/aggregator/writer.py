@@ -35,6 +35,7 @@ from services.aggregator.rollups import (
     fill_grains,
     prune_empty,
 )
+from shared.db.data_version import raise_versions
 from shared.db.pool import Conn
 from shared.events import AllocationEvent
 
@@ -294,6 +295,7 @@ class BatchWriter:
                     for level in self.rollup_levels:
                         await conn.execute(apply_delta(level))
                 await _check_grains_saw(counted, len(rows))
+            await raise_versions(conn, (e.cluster_id for e in rows))
             return WriteResult(len(rows), len(rows))
         # Planned with these values each time (never as a prepared, generic plan), so that only
         # the chunks between them are read.
@@ -315,6 +317,7 @@ class BatchWriter:
                 await conn.execute(apply_delta(level))
                 # Only a replaced row can leave a rollup row empty.
                 await conn.execute(prune_empty(level), window, prepare=False)
+        await raise_versions(conn, (e.cluster_id for e in rows))
         return WriteResult(len(rows), written)
 
     async def _replace(self, conn: Conn, window: dict[str, datetime]) -> int:

@@ -26,6 +26,7 @@ from services.api.errors import (
     handle_unexpected,
     request_id_of,
 )
+from services.api.finops.answer_cache import AnswerCache
 from services.api.finops.modelling import preload_models
 from services.api.finops.openapi import DecimalAsNumber
 from services.api.finops.pipeline_lag import LagReader
@@ -73,6 +74,7 @@ def create_app(
         app.state.currency = api.currency
         app.state.rate_limiter = RateLimiter(api.rate_limit_per_minute)
         app.state.key_cache = KeyCache(api.key_cache_seconds)
+        app.state.answer_cache = AnswerCache(api.answer_cache_entries)
         app.state.lag_reader = LagReader(kafka)
         preload_models()
         try:

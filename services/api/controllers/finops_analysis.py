@@ -19,6 +19,7 @@ from services.api.finops import analysis_params, realtime_params
 from services.api.finops import openapi as doc
 from services.api.finops.analysis_schemas import CostAnomalies, CostForecast, RealtimeCosts
 from services.api.finops.anomaly_report import Spans, all_series, stored_anomalies
+from services.api.finops.answer_cache import answer_cache
 from services.api.finops.forecast_report import daily_history, stored_forecast
 from services.api.finops.modelling import scope_key
 from services.api.finops.params import label
@@ -78,10 +79,17 @@ class FinOpsAnalysisController(Controller):
         now = datetime.now(UTC)
         today = bucket_start(now, Resolution.DAILY).date()
         pool = _pool(request)
+        answers = answer_cache(request)
         async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
+            key = answers.key("costs/forecast", (count, chosen), scope, now)
+            kept = answers.get(key, CostForecast)
+            if kept is not None:
+                return kept
             points = await daily_history(conn, scope, today, now)
-        return await stored_forecast(pool, scope, points, today, count, chosen, now)
+        answer = await stored_forecast(pool, scope, points, today, count, chosen, now)
+        answers.put(key, answer)
+        return answer
 
     @get(
         "/anomalies",
@@ -105,10 +113,17 @@ class FinOpsAnalysisController(Controller):
         now = datetime.now(UTC)
         spans = Spans.of(count, now)
         pool = _pool(request)
+        answers = answer_cache(request)
         async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
+            key = answers.key("costs/anomalies", (count, limit), scope, now)
+            kept = answers.get(key, CostAnomalies)
+            if kept is not None:
+                return kept
             series = await all_series(conn, scope, spans, now)
-        return await stored_anomalies(pool, scope_key(scope), series, spans, count, limit, now)
+        answer = await stored_anomalies(pool, scope_key(scope), series, spans, count, limit, now)
+        answers.put(key, answer)
+        return answer
 
     @get(
         "/realtime",

@@ -14,6 +14,7 @@ from litestar import Controller, Request, get
 
 from services.api.errors import validation_error
 from services.api.finops import openapi as doc
+from services.api.finops.answer_cache import answer_cache
 from services.api.finops.params import (
     GroupBy,
     ResourceType,
@@ -101,7 +102,14 @@ class FinOpsCostsController(Controller):
         year_value = None if year is None else integer("year", year, 0, 2000, now.year)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            return await monthly_costs(conn, scope, count, year_value, now)
+            return await answer_cache(request).through(
+                "costs/monthly",
+                (count, year_value),
+                scope,
+                now,
+                lambda: monthly_costs(conn, scope, count, year_value, now),
+                MonthlyCosts,
+            )
 
     @get(
         "/daily",
@@ -122,7 +130,14 @@ class FinOpsCostsController(Controller):
         resource = choice("resourceType", resource_type, ResourceType)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            return await daily_costs(conn, scope, span, resource, now)
+            return await answer_cache(request).through(
+                "costs/daily",
+                (span.start, span.end, resource),
+                scope,
+                now,
+                lambda: daily_costs(conn, scope, span, resource, now),
+                DailyCosts,
+            )
 
     @get(
         "/services",
@@ -138,10 +153,18 @@ class FinOpsCostsController(Controller):
         end_date: str | None = doc.end_date(),
     ) -> ServiceCosts:
         principal = await finops_principal(request)
-        span = _services_span(period, start_date, end_date, datetime.now(UTC))
+        now = datetime.now(UTC)
+        span = _services_span(period, start_date, end_date, now)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            return await service_costs(conn, scope, span)
+            return await answer_cache(request).through(
+                "costs/services",
+                (span.start, span.end),
+                scope,
+                now,
+                lambda: service_costs(conn, scope, span),
+                ServiceCosts,
+            )
 
     @get(
         "/historical",
@@ -165,7 +188,14 @@ class FinOpsCostsController(Controller):
         team, owner = label("orgId", org_id), label("userId", user_id)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal, team, owner)
-            return await historical_costs(conn, scope, span, grouping, now)
+            return await answer_cache(request).through(
+                "costs/historical",
+                (span.start, span.end, grouping),
+                scope,
+                now,
+                lambda: historical_costs(conn, scope, span, grouping, now),
+                HistoricalCosts,
+            )
 
     @get(
         "/breakdown",
@@ -183,6 +213,7 @@ class FinOpsCostsController(Controller):
         group_by_: str | None = doc.group_by("namespace"),
     ) -> CostBreakdown:
         principal = await finops_principal(request)
+        now = datetime.now(UTC)
         chosen = parse_window("window", window, "30d")
         team, owner = label("orgId", org_id), label("userId", user_id)
         resource = choice("resourceType", resource_type, ResourceType)
@@ -190,7 +221,14 @@ class FinOpsCostsController(Controller):
         assert grouping is not None
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal, team, owner)
-            return await cost_breakdown(conn, scope, chosen, grouping, resource, datetime.now(UTC))
+            return await answer_cache(request).through(
+                "costs/breakdown",
+                (chosen.text, grouping, resource),
+                scope,
+                now,
+                lambda: cost_breakdown(conn, scope, chosen, grouping, resource, now),
+                CostBreakdown,
+            )
 
     @get(
         "/trends",
@@ -217,7 +255,14 @@ class FinOpsCostsController(Controller):
         grouping = group_by(group_by_, None)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            return await cost_trends(conn, scope, chosen, span, resolution, grouping, now)
+            return await answer_cache(request).through(
+                "costs/trends",
+                (chosen.text, resolution, grouping),
+                scope,
+                now,
+                lambda: cost_trends(conn, scope, chosen, span, resolution, grouping, now),
+                CostTrends,
+            )
 
     @get(
         "/top-drivers",
@@ -237,9 +282,17 @@ class FinOpsCostsController(Controller):
         ),
     ) -> TopDrivers:
         principal = await finops_principal(request)
+        now = datetime.now(UTC)
         chosen = parse_window("window", window, "30d")
         count = integer("limit", limit, 10, 1, 100)
         compare = parse_window("compareWindow", compare_window, chosen.text)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            return await top_drivers(conn, scope, chosen, compare, count, datetime.now(UTC))
+            return await answer_cache(request).through(
+                "costs/top-drivers",
+                (chosen.text, compare.text, count),
+                scope,
+                now,
+                lambda: top_drivers(conn, scope, chosen, compare, count, now),
+                TopDrivers,
+            )

@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Controller, Request, get
 
 from services.api.finops import openapi as doc
+from services.api.finops.answer_cache import answer_cache
 from services.api.finops.params import integer
 from services.api.finops.rankings import dashboard_stats, drivers
 from services.api.finops.response import NumberResponse
@@ -49,11 +50,18 @@ class FinOpsDashboardController(Controller):
         span = window.ending_now(now)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            stats = await dashboard_stats(conn, scope, window, now)
-            trend = await cost_trends(conn, scope, window, span, window.resolution, None, now)
-            months = await monthly_costs(conn, scope, DEFAULT_MONTHS, None, now)
-            ranked, _, _ = await drivers(conn, scope, span, window.before(span), DEFAULT_DRIVERS)
-        return Dashboard(stats, trend, months, ranked)
+
+            async def overview() -> Dashboard:
+                stats = await dashboard_stats(conn, scope, window, now)
+                trend = await cost_trends(conn, scope, window, span, window.resolution, None, now)
+                months = await monthly_costs(conn, scope, DEFAULT_MONTHS, None, now)
+                before = window.before(span)
+                ranked, _, _ = await drivers(conn, scope, span, before, DEFAULT_DRIVERS)
+                return Dashboard(stats, trend, months, ranked)
+
+            return await answer_cache(request).through(
+                "dashboard", (), scope, now, overview, Dashboard
+            )
 
     @get(
         "/stats",
@@ -67,10 +75,18 @@ class FinOpsDashboardController(Controller):
         period: str | None = doc.window(DEFAULT_PERIOD, "period"),
     ) -> DashboardStats:
         principal = await finops_principal(request)
+        now = datetime.now(UTC)
         window = parse_window("period", period, DEFAULT_PERIOD)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            return await dashboard_stats(conn, scope, window, datetime.now(UTC))
+            return await answer_cache(request).through(
+                "dashboard/stats",
+                (window.text,),
+                scope,
+                now,
+                lambda: dashboard_stats(conn, scope, window, now),
+                DashboardStats,
+            )
 
     @get(
         "/top-drivers",
@@ -85,10 +101,17 @@ class FinOpsDashboardController(Controller):
         period: str | None = doc.window(DEFAULT_PERIOD, "period"),
     ) -> list[Driver]:
         principal = await finops_principal(request)
+        now = datetime.now(UTC)
         count = integer("limit", limit, DEFAULT_DRIVERS, 1, 100)
         window = parse_window("period", period, DEFAULT_PERIOD)
-        span = window.ending_now(datetime.now(UTC))
+        span = window.ending_now(now)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            ranked, _, _ = await drivers(conn, scope, span, window.before(span), count)
-        return ranked
+
+            async def ranked() -> list[Driver]:
+                found, _, _ = await drivers(conn, scope, span, window.before(span), count)
+                return found
+
+            return await answer_cache(request).through(
+                "dashboard/top-drivers", (window.text, count), scope, now, ranked, list
+            )

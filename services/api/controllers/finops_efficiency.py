@@ -13,6 +13,7 @@ from litestar import Controller, Request, get
 
 from services.api.finops import openapi as doc
 from services.api.finops import savings_params
+from services.api.finops.answer_cache import answer_cache
 from services.api.finops.efficiency_report import aggregate, cost_efficiency
 from services.api.finops.efficiency_schemas import CostEfficiency, CostSavings
 from services.api.finops.params import label
@@ -51,12 +52,20 @@ class FinOpsEfficiencyController(Controller):
         ),
     ) -> CostEfficiency:
         principal = await finops_principal(request)
+        now = datetime.now(UTC)
         chosen = parse_window("window", window, "30d")
         only = label("namespace", namespace)
         grouping = aggregate(aggregate_)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            return await cost_efficiency(conn, scope, chosen, grouping, only, datetime.now(UTC))
+            return await answer_cache(request).through(
+                "costs/efficiency",
+                (chosen.text, grouping, only),
+                scope,
+                now,
+                lambda: cost_efficiency(conn, scope, chosen, grouping, only, now),
+                CostEfficiency,
+            )
 
     @get(
         "/savings",
@@ -73,8 +82,16 @@ class FinOpsEfficiencyController(Controller):
         ),
     ) -> CostSavings:
         principal = await finops_principal(request)
+        now = datetime.now(UTC)
         chosen = savings_params.category(category)
         floor = savings_params.min_savings(min_savings)
         async with _pool(request).connection() as conn:
             scope = await load_scope(conn, principal)
-            return await cost_savings(conn, scope, chosen, floor, datetime.now(UTC))
+            return await answer_cache(request).through(
+                "costs/savings",
+                (chosen, floor),
+                scope,
+                now,
+                lambda: cost_savings(conn, scope, chosen, floor, now),
+                CostSavings,
+            )

@@ -37,6 +37,17 @@ class Scope:
     cluster_names: dict[uuid.UUID, str]
     team: str | None = None
     owner: str | None = None
+    # The clusters' data versions (shared/db/data_version.py), read with their names; None where
+    # the rollups can change without a new version (TimescaleDB refreshes continuous aggregates
+    # on its own schedule), so answers of this scope are not kept.
+    versions: dict[uuid.UUID, int] | None = None
+
+    @property
+    def data_version(self) -> tuple[int, ...] | None:
+        """The versions of the reachable clusters, in cluster order."""
+        if self.versions is None:
+            return None
+        return tuple(self.versions.get(c, 0) for c in self.clusters)
 
     @property
     def clusters(self) -> list[uuid.UUID]:
@@ -70,7 +81,13 @@ async def load_scope(
     conn: Conn, principal: Principal, team: str | None = None, owner: str | None = None
 ) -> Scope:
     cursor = await conn.execute(
-        "SELECT id, name FROM cluster WHERE organization_id = %s", (principal.organization_id,)
+        "SELECT c.id, c.name, COALESCE(v.version, 0), (SELECT mode FROM rollup_mode LIMIT 1)"
+        " FROM cluster c LEFT JOIN data_version v ON v.cluster_id = c.id"
+        " WHERE c.organization_id = %s",
+        (principal.organization_id,),
     )
-    names = {row[0]: row[1] for row in await cursor.fetchall() if principal.can_reach(row[0])}
-    return Scope(names, team, owner)
+    rows = [row for row in await cursor.fetchall() if principal.can_reach(row[0])]
+    names = {row[0]: row[1] for row in rows}
+    managed = all(row[3] == "managed" for row in rows)
+    versions = {row[0]: int(row[2]) for row in rows} if managed else None
+    return Scope(names, team, owner, versions)
