@@ -66,6 +66,7 @@ _API = (
     "API_DATABASE_TIMEOUT_SECONDS",
     "API_KEY_CACHE_SECONDS",
     "API_ANSWER_CACHE_ENTRIES",
+    "API_MODEL_REFRESH_SECONDS",
 )
 # The environment each command reads (its --help lists only these, after its own options).
 READS: dict[str, tuple[str, ...]] = {

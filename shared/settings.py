@@ -139,6 +139,7 @@ class ApiSettings:
     database_timeout_seconds: float = 3.0
     key_cache_seconds: float = 5.0
     answer_cache_entries: int = 1000
+    model_refresh_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -151,6 +152,7 @@ class ApiSettings:
             database_timeout_seconds=_float(env, "API_DATABASE_TIMEOUT_SECONDS", 3.0, 0.1),
             key_cache_seconds=_float(env, "API_KEY_CACHE_SECONDS", 5.0),
             answer_cache_entries=_int(env, "API_ANSWER_CACHE_ENTRIES", 1000),
+            model_refresh_seconds=_float(env, "API_MODEL_REFRESH_SECONDS", 300.0),
         )
 
 
@@ -287,6 +289,8 @@ ENV_DOC: dict[str, str] = {
     "COSTPIPE_API_KEY_CACHE_SECONDS": "how long a resolved API key is reused (default 5; 0 = off)",
     "COSTPIPE_API_ANSWER_CACHE_ENTRIES": "FinOps answers kept until their data changes"
     " (default 1000; 0 = off)",
+    "COSTPIPE_API_MODEL_REFRESH_SECONDS": "how often forecasts and anomalies asked before are"
+    " fitted again if their data changed (default 300; 0 = off)",
     "COSTPIPE_METRICS_HOST": "collector/aggregator /metrics and probes address (default 127.0.0.1)",
     "COSTPIPE_METRICS_PORT": "/metrics and probes port (collector 9100, aggregator 9101; 0 = off)",
     "COSTPIPE_LOG_LEVEL": "DEBUG, INFO (default), WARNING, ERROR",

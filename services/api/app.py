@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,6 +29,7 @@ from services.api.errors import (
     request_id_of,
 )
 from services.api.finops.answer_cache import AnswerCache
+from services.api.finops.model_refresh import refresh_forever
 from services.api.finops.modelling import preload_models
 from services.api.finops.openapi import DecimalAsNumber
 from services.api.finops.pipeline_lag import LagReader
@@ -77,9 +80,16 @@ def create_app(
         app.state.answer_cache = AnswerCache(api.answer_cache_entries)
         app.state.lag_reader = LagReader(kafka)
         preload_models()
+        refresher = None
+        if api.model_refresh_seconds > 0:
+            refresher = asyncio.create_task(refresh_forever(pool, api.model_refresh_seconds))
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
             await pool.close()
 
     metrics = PrometheusConfig(

@@ -1,7 +1,8 @@
 """Forecasts and anomaly answers are computed once per version of their input and stored: the
 same history asked again, by this process or another one started later, is read, not computed; a
 new day of data is a new input and gets a new answer. The stored answer is the one `project` (or
-`find_anomalies`) computes from the same data.
+`find_anomalies`) computes from the same data. A question asked once is fitted again by the API's
+refresher when its data changes, before anyone asks it again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import msgspec
 import psycopg
 import pytest
@@ -27,8 +29,14 @@ from services.api.finops.anomaly_report import (
 from services.api.finops.forecast import ForecastModel
 from services.api.finops.forecast_report import project, stored_forecast
 from services.api.finops.scope import Scope
+from shared.apikeys import ALL_CLUSTERS, create_key
 from shared.db.pool import make_pool
+from shared.events import AllocationEvent
 from shared.settings import DatabaseSettings
+from shared.timewindows import floor_hour
+from tests.support.fault_pipeline import wait_for
+from tests.support.pipeline import aggregate, allocation, produce
+from tests.support.processes import running_api
 
 pytestmark = pytest.mark.integration
 
@@ -172,3 +180,72 @@ async def test_anomalies_are_judged_once_per_input_and_kept_across_processes(
     assert next_day.period.start != first.period.start
     assert other_threshold.period.threshold == Decimal("50") != first.period.threshold
     assert len(_rows(database_url)) == 3
+
+
+ORG = uuid.UUID("0000000e-0000-4000-8000-0000000f0ca5")
+CLUSTER = uuid.uuid5(ORG, "east")
+HOUR = timedelta(hours=1)
+
+
+def _hours(start: datetime, hours: int, cost: int, name: str) -> list[AllocationEvent]:
+    return [
+        allocation(
+            organization_id=ORG,
+            cluster_id=CLUSTER,
+            window_start=start + i * HOUR,
+            window_end=start + (i + 1) * HOUR,
+            name=f"{name}-{i}",
+            cost=cost + (i % 24) * 1000,
+            namespace=name,
+            controller_kind="deployment",
+            controller=name,
+            workload_uid=uuid.uuid5(CLUSTER, name),
+        )
+        for i in range(hours)
+    ]
+
+
+def _answers_by_kind(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT kind, count(*) FROM model_answer GROUP BY kind").fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def test_asked_questions_are_fitted_again_when_their_data_changes_before_anyone_asks(
+    pipeline_env: dict[str, str], database_url: str
+) -> None:
+    today = floor_hour(datetime.now(UTC)).replace(hour=0)
+    produce(pipeline_env, _hours(today - 20 * DAY, 20 * 24, 1_000_000, "shop"))
+    aggregate(pipeline_env)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        key = create_key(conn, ORG, "all", ("finops:read",), clusters=ALL_CLUSTERS)[1]
+    headers = {"X-API-Key": key}
+    questions = (("/costs/forecast", {"model": "linear"}), ("/costs/anomalies", {"days": "7"}))
+    env = {**pipeline_env, "COSTPIPE_API_MODEL_REFRESH_SECONDS": "1"}
+    with running_api(env) as base:
+        first = {}
+        for path, params in questions:
+            response = httpx.get(base + "/api/v1/finops" + path, params=params, headers=headers)
+            assert response.status_code == 200, response.text
+            first[path] = response.json()
+        assert _answers_by_kind(database_url) == {"forecast": 1, "anomalies": 1}
+
+        # A past day is restated (a workload's cost found late): both inputs change.
+        produce(pipeline_env, _hours(today - 3 * DAY, 24, 9_000_000, "billing"))
+        aggregate(pipeline_env)
+        wait_for(
+            "the refresher to fit the new inputs",
+            lambda: _answers_by_kind(database_url) == {"forecast": 2, "anomalies": 2},
+            90,
+            lambda: str(_answers_by_kind(database_url)),
+        )
+        asked_at = datetime.now(UTC)
+        for path, params in questions:
+            response = httpx.get(base + "/api/v1/finops" + path, params=params, headers=headers)
+            assert response.status_code == 200, response.text
+            after = response.json()
+            assert after != first[path]
+            fitted_at = datetime.fromisoformat(after["computed_at"].replace("Z", "+00:00"))
+            assert fitted_at < asked_at, (path, after["computed_at"], asked_at)
+        # Nothing more was fitted for the request: it read what the refresher stored.
+        assert _answers_by_kind(database_url) == {"forecast": 2, "anomalies": 2}

@@ -18,10 +18,10 @@ from services.api.errors import ErrorEnvelope
 from services.api.finops import analysis_params, realtime_params
 from services.api.finops import openapi as doc
 from services.api.finops.analysis_schemas import CostAnomalies, CostForecast, RealtimeCosts
-from services.api.finops.anomaly_report import Spans, all_series, stored_anomalies
+from services.api.finops.anomaly_report import anomalies_for
 from services.api.finops.answer_cache import answer_cache
-from services.api.finops.forecast_report import daily_history, stored_forecast
-from services.api.finops.modelling import scope_key
+from services.api.finops.forecast_report import forecast_for
+from services.api.finops.model_refresh import ModelQuestion, remember
 from services.api.finops.params import label
 from services.api.finops.realtime import timeout_for
 from services.api.finops.realtime_report import (
@@ -34,7 +34,6 @@ from services.api.finops.realtime_report import (
 from services.api.finops.response import NumberResponse
 from services.api.finops.scope import finops_principal, load_scope
 from shared.db.pool import Pool
-from shared.timewindows import Resolution, bucket_start
 
 REALTIME_ERRORS = {
     **doc.ERRORS,
@@ -77,17 +76,16 @@ class FinOpsAnalysisController(Controller):
         count = analysis_params.months(months)
         chosen = analysis_params.model(model)
         now = datetime.now(UTC)
-        today = bucket_start(now, Resolution.DAILY).date()
         pool = _pool(request)
         answers = answer_cache(request)
         async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
-            key = answers.key("costs/forecast", (count, chosen), scope, now)
-            kept = answers.get(key, CostForecast)
-            if kept is not None:
-                return kept
-            points = await daily_history(conn, scope, today, now)
-        answer = await stored_forecast(pool, scope, points, today, count, chosen, now)
+        key = answers.key("costs/forecast", (count, chosen), scope, now)
+        kept = answers.get(key, CostForecast)
+        if kept is not None:
+            return kept
+        await remember(pool, ModelQuestion.forecast(scope, count, chosen), scope)
+        answer = await forecast_for(pool, scope, count, chosen, now)
         answers.put(key, answer)
         return answer
 
@@ -111,17 +109,16 @@ class FinOpsAnalysisController(Controller):
         count = analysis_params.days(days)
         limit = analysis_params.threshold(threshold)
         now = datetime.now(UTC)
-        spans = Spans.of(count, now)
         pool = _pool(request)
         answers = answer_cache(request)
         async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
-            key = answers.key("costs/anomalies", (count, limit), scope, now)
-            kept = answers.get(key, CostAnomalies)
-            if kept is not None:
-                return kept
-            series = await all_series(conn, scope, spans, now)
-        answer = await stored_anomalies(pool, scope_key(scope), series, spans, count, limit, now)
+        key = answers.key("costs/anomalies", (count, limit), scope, now)
+        kept = answers.get(key, CostAnomalies)
+        if kept is not None:
+            return kept
+        await remember(pool, ModelQuestion.anomalies(scope, count, limit), scope)
+        answer = await anomalies_for(pool, scope, count, limit, now)
         answers.put(key, answer)
         return answer
 

@@ -23,7 +23,13 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from services.api.finops.analysis_schemas import Anomaly, AnomalyPeriod, AnomalyScope, CostAnomalies
 from services.api.finops.anomalies import MIN_HISTORY_DAYS, flag_days
-from services.api.finops.modelling import input_digest, run_model, store_answer, stored_answer
+from services.api.finops.modelling import (
+    input_digest,
+    run_model,
+    scope_key,
+    store_answer,
+    stored_answer,
+)
 from services.api.finops.numbers import amount, percent
 from services.api.finops.projection import micros
 from services.api.finops.queries import bucket_totals
@@ -192,6 +198,17 @@ def find_anomalies(
         total_found=len(found),
         reason=reason,
     )
+
+
+async def anomalies_for(
+    pool: Pool, scope: Scope, days: int, threshold: Decimal, now: datetime
+) -> CostAnomalies:
+    """The answer a request asked at `now` gets: the series read (the connection given back
+    before any fit), then the stored answer for them or a new judgement."""
+    spans = Spans.of(days, now)
+    async with pool.connection() as conn:
+        series = await all_series(conn, scope, spans, now)
+    return await stored_anomalies(pool, scope_key(scope), series, spans, days, threshold, now)
 
 
 async def anomaly_answer(

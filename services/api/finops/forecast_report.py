@@ -60,7 +60,7 @@ from services.api.finops.timeseries import cost_points
 from services.api.finops.windows import Span
 from shared.db.pool import Conn, Pool
 from shared.money import MICROS_PER_UNIT
-from shared.timewindows import Resolution, isoformat_z
+from shared.timewindows import Resolution, bucket_start, isoformat_z
 
 HISTORY_MONTHS = 12
 INTERVAL_PERCENT = Decimal("95.00")
@@ -159,6 +159,17 @@ async def daily_history(
     span = history_span(today)
     rows = await bucket_totals(conn, scope, span, Resolution.DAILY)
     return timeline(rows, span, Resolution.DAILY, now)
+
+
+async def forecast_for(
+    pool: Pool, scope: Scope, months: int, model: ForecastModel, now: datetime
+) -> CostForecast:
+    """The forecast a request asked at `now` gets: the history read (the connection given back
+    before any fit), then the stored answer for it or a new fit."""
+    today = bucket_start(now, Resolution.DAILY).date()
+    async with pool.connection() as conn:
+        points = await daily_history(conn, scope, today, now)
+    return await stored_forecast(pool, scope, points, today, months, model, now)
 
 
 async def forecast_answer(
