@@ -115,15 +115,17 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_retention(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from shared.db.retention import drop_raw_chunks
+    from shared.db.retention import drop_raw_chunks, prune_healed_gaps
     from shared.settings import DatabaseSettings, RetentionSettings
 
     database, retention = DatabaseSettings.from_env(), RetentionSettings.from_env()
     if retention.raw_retention_days == 0:
         print("raw retention is off (COSTPIPE_RAW_RETENTION_DAYS=0); nothing dropped")
         return 0
-    dropped = drop_raw_chunks(database.url, timedelta(days=retention.raw_retention_days))
+    keep = timedelta(days=retention.raw_retention_days)
+    dropped = drop_raw_chunks(database.url, keep)
     print("dropped raw chunks: " + ", ".join(f"{t} {n}" for t, n in dropped.items()))
+    print(f"pruned healed collector gaps: {prune_healed_gaps(database.url, keep)}")
     return 0
 
 

@@ -11,7 +11,11 @@ under one id fence each other (Apache Kafka) or take turns owning everything (th
 id is therefore leased: a session-level PostgreSQL advisory lock on (group, id), held on a
 connection of its own for the process's life. The database frees it the moment the process dies
 (its connection closes), so a restart takes the same id again, while a second live process with
-that id waits and says why. Without a configured id the aggregator takes `<hostname>-<n>` with
+that id waits and says why. "The moment" needs both ends to notice: a peer that vanishes without
+closing (a node lost, a network partition) leaves a half-open connection that TCP alone keeps
+for hours, holding the lock on the server and hanging the probe here. So the lease connection
+sends keepalives from both ends (libpq's on the client, `tcp_keepalives_*` for its server
+backend; a dead peer is noticed after about 25 s) and its probe has a deadline. Without a configured id the aggregator takes `<hostname>-<n>` with
 the first free n: stable across restarts on one host or pod, distinct for each process.
 """
 
@@ -36,6 +40,10 @@ log = logging.getLogger(__name__)
 # How many default ids (`<hostname>-0` ... ) one host may run at once.
 MAX_SLOTS = 64
 _CHECK_SECONDS = 5.0
+_PROBE_SECONDS = 10.0
+# Idle seconds before the first probe, seconds between probes, probes lost before the
+# connection is dead: about 25 s in all.
+KEEPALIVE = (10, 5, 3)
 _WAIT_LOG_SECONDS = 10.0
 
 
@@ -91,10 +99,25 @@ class InstanceLease:
 
     async def _try_take(self, candidates: list[str]) -> str | None:
         await self._close()
+        idle, interval, count = KEEPALIVE
         conn = await psycopg.AsyncConnection.connect(
-            self._url, autocommit=True, application_name="costpipe-aggregator-lease"
+            self._url,
+            autocommit=True,
+            application_name="costpipe-aggregator-lease",
+            keepalives=1,
+            keepalives_idle=idle,
+            keepalives_interval=interval,
+            keepalives_count=count,
         )
         try:
+            # The server's end of this connection probes too, so that the lock of a process
+            # that vanished is freed within seconds, not after the kernel's two hours.
+            for setting, value in (
+                ("tcp_keepalives_idle", idle),
+                ("tcp_keepalives_interval", interval),
+                ("tcp_keepalives_count", count),
+            ):
+                await conn.execute("SELECT set_config(%s, %s, false)", (setting, str(value)))
             for candidate in candidates:
                 cursor = await conn.execute(
                     "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
@@ -137,8 +160,9 @@ class InstanceLease:
         if self._conn is None or self._conn.closed:
             return False
         try:
-            await self._conn.execute("SELECT 1")
-        except psycopg.OperationalError:
+            async with asyncio.timeout(_PROBE_SECONDS):
+                await self._conn.execute("SELECT 1")
+        except (psycopg.OperationalError, TimeoutError):
             return False
         return True
 

@@ -8,6 +8,10 @@ materialized rows when raw chunks are dropped (as long as no refresh covers thos
 which is why the retention must exceed the restatement horizon and the refresh policies' start
 offsets). Run by `costpipe retention`, e.g. from a daily CronJob.
 
+The same run prunes the collector's healed gaps once they are older than both the raw retention
+and the gap history data-health shows (`GAP_HISTORY`): one row per failed window occurrence
+would otherwise grow without end. Open gaps are never pruned: they are a current problem.
+
 In `managed` mode the hourly level is a view of the raw rows (migration 0007), so each
 allocation chunk's hourly GROUP BY is stored in `cost_hourly_archive` in the same transaction
 that drops the chunk: the hourly history outlives the raw rows, as it does in continuous mode.
@@ -25,6 +29,8 @@ from psycopg.rows import TupleRow
 log = logging.getLogger(__name__)
 
 RAW_TABLES = ("allocation", "asset_cost")
+# How far back data-health lists gap occurrences (healed ones included).
+GAP_HISTORY = timedelta(days=30)
 
 
 def drop_raw_chunks(url: str, keep: timedelta) -> dict[str, int]:
@@ -45,6 +51,19 @@ def drop_raw_chunks(url: str, keep: timedelta) -> dict[str, int]:
                 dropped[table] = len(rows)
             log.info("retention: dropped %d chunk(s) of %s", dropped[table], table)
     return dropped
+
+
+def prune_healed_gaps(url: str, keep: timedelta) -> int:
+    """Delete gaps healed before now - max(`keep`, GAP_HISTORY); returns how many."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(
+            "DELETE FROM collector_gap WHERE resolved_at IS NOT NULL"
+            " AND resolved_at < now() - %s::interval",
+            (max(keep, GAP_HISTORY),),
+        )
+        pruned = cursor.rowcount
+    log.info("retention: pruned %d healed collector gap(s)", pruned)
+    return pruned
 
 
 def _exists(conn: psycopg.Connection[TupleRow], relation: str) -> bool:

@@ -24,11 +24,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.aggregator.membership import KEEPALIVE, InstanceLease
 from services.kubecost_sim.model import SimConfig
 from services.kubecost_sim.server import serve_in_thread
+from services.ops_server import Readiness
 from shared.localservices.kafka import LocalKafka
 from shared.localservices.process import free_port
-from shared.settings import KafkaSettings
+from shared.settings import AggregatorSettings, DatabaseSettings, KafkaSettings
 from tests.support.aggregator_helpers import aggregator_process, produce, synthetic_stream, tail
 from tests.support.fault_pipeline import wait_for
 from tests.support.processes import metric_value, start_costpipe
@@ -300,3 +302,32 @@ def test_the_survivor_says_which_partitions_a_dead_member_left_waiting(
             lambda: tail(log),
         )
         assert restarted.poll() is None
+
+
+async def test_the_lease_connection_probes_its_peer_from_both_ends(database_url: str) -> None:
+    """A vanished process's lock must be freed by the server, and a vanished server noticed here,
+    within seconds: both ends of the lease connection send TCP keepalives."""
+    lease = InstanceLease(
+        DatabaseSettings(url=database_url),
+        "keepalive-group",
+        AggregatorSettings.from_env({"COSTPIPE_AGGREGATOR_INSTANCE_ID": "keepalive-0"}),
+    )
+    assert await lease.acquire(asyncio.Event(), Readiness())
+    try:
+        conn = lease._conn  # the connection whose session holds the lock
+        assert conn is not None
+        client = conn.info.get_parameters()
+        idle, interval, count = KEEPALIVE
+        assert client["keepalives"] == "1"
+        assert client["keepalives_idle"] == str(idle)
+        for setting, value in (
+            ("tcp_keepalives_idle", idle),
+            ("tcp_keepalives_interval", interval),
+            ("tcp_keepalives_count", count),
+        ):
+            cursor = await conn.execute(f"SHOW {setting}")
+            row = await cursor.fetchone()
+            assert row is not None
+            assert row[0] == f"{value}s" or row[0] == str(value), (setting, row[0])
+    finally:
+        await lease.release()

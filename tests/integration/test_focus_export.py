@@ -11,6 +11,10 @@ import asyncio
 import csv
 import io
 import json
+import os
+import pty
+import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +34,7 @@ from services.kubecost_sim.server import serve_in_thread
 from shared.apikeys import ALL_CLUSTERS, ALL_SCOPES, create_key
 from tests.support.collector_harness import collector_config, collector_harness
 from tests.support.databases import fresh_database, topic_env
-from tests.support.processes import running_api
+from tests.support.processes import COSTPIPE, environment, running_api
 from tests.support.services import Services
 
 pytestmark = pytest.mark.integration
@@ -346,3 +350,40 @@ def test_http_needs_a_finops_key(pipeline: Pipeline) -> None:
         timeout=10,
     )
     assert response.status_code == 401
+
+
+def test_the_cli_draws_its_progress_on_a_terminal(pipeline: Pipeline, tmp_path: Path) -> None:
+    """On a terminal the export redraws one status line (periods done per cluster) and clears
+    it before its closing message; the file is the same as anywhere else."""
+    output = tmp_path / "month.csv"
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [*COSTPIPE, "export", "focus", "--from", MONTH[0], "--to", MONTH[1],
+         "--format", "csv", "--output", str(output)],
+        env=environment({**pipeline.env, "COLUMNS": "200"}),  # room for both clusters
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            data = os.read(controller, 65536)
+        except OSError:  # the terminal's other end closed: the process is done with it
+            break
+        if not data:
+            break
+        shown += data
+    os.close(controller)
+    assert process.wait(timeout=120) == 0, shown.decode(errors="replace")
+    text = shown.decode()
+    # 28 days of February for each of the two clusters, drawn in place ("\r" ... erase to the end).
+    drawn = re.findall(r"\rfocus export: ([^\r\x1b]*)\x1b\[K", text)
+    assert drawn, text
+    assert all(
+        re.fullmatch(r"(\S+ \d+/28 periods( [\d.]+/s ETA [\d:]+)?( \| )?)+", d) for d in drawn
+    )
+    assert "\r\x1b[K" in text  # cleared before the closing line
+    assert f"wrote {output}" in text.splitlines()[-1]
+    assert output.stat().st_size > 0

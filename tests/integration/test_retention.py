@@ -8,6 +8,7 @@ chunks must therefore change no rollup at any level, and leave newer raw rows al
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 
 from services.aggregator.writer import BatchWriter
-from shared.db.retention import drop_raw_chunks
+from shared.db.retention import drop_raw_chunks, prune_healed_gaps
 from shared.events import AllocationEvent
 from tests.support.aggregator_helpers import ROLLUP_TABLES, fetch_rollup, synthetic_stream
 
@@ -66,3 +67,41 @@ def test_dropping_raw_chunks_changes_no_rollup(database_url: str) -> None:
     # Running it again finds nothing more to drop and still changes nothing.
     assert drop_raw_chunks(database_url, timedelta(days=30))["allocation"] == 0
     assert _rollups(database_url) == before
+
+
+def test_healed_gaps_go_once_older_than_the_retention_and_the_gap_history(
+    database_url: str,
+) -> None:
+    cluster = uuid.uuid4()
+    now = datetime.now(UTC)
+    rows = [  # (window start, healed how long ago; None = still open)
+        (now - timedelta(days=100), timedelta(days=95)),  # healed long ago: pruned
+        (now - timedelta(days=50), timedelta(days=40)),  # older than 30 days, inside 45: kept
+        (now - timedelta(days=10), timedelta(days=5)),  # in the gap history: kept
+        (now - timedelta(days=200), None),  # open, however old: kept
+    ]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for start, healed in rows:
+            conn.execute(
+                "INSERT INTO collector_gap (cluster_id, window_start, window_end, reason,"
+                " opened_at, recorded_at, resolved_at) VALUES (%s, %s, %s, 'timeout', %s, %s, %s)",
+                (
+                    cluster,
+                    start,
+                    start + timedelta(hours=1),
+                    start,
+                    start,
+                    None if healed is None else now - healed,
+                ),
+            )
+
+    assert prune_healed_gaps(database_url, timedelta(days=45)) == 1
+    with psycopg.connect(database_url) as conn:
+        left = conn.execute(
+            "SELECT window_start FROM collector_gap ORDER BY window_start"
+        ).fetchall()
+    assert [r[0] for r in left] == sorted(start for start, _ in rows[1:])
+    # A retention shorter than the gap history keeps the history: nothing healed within 30 days
+    # goes, the 40-day-old heal does.
+    assert prune_healed_gaps(database_url, timedelta(days=7)) == 1
+    assert prune_healed_gaps(database_url, timedelta(days=7)) == 0

@@ -20,7 +20,7 @@ from shared.localservices.process import free_port
 COSTPIPE = [sys.executable, "-m", "services.cli"]
 
 
-def _environment(env: Mapping[str, str]) -> dict[str, str]:
+def environment(env: Mapping[str, str]) -> dict[str, str]:
     # Many costpipe processes run side by side in tests: no fixed metrics port unless asked for.
     return {**os.environ, "COSTPIPE_LOG_LEVEL": "INFO", "COSTPIPE_METRICS_PORT": "0", **env}
 
@@ -30,7 +30,7 @@ def run_costpipe(
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [*COSTPIPE, *args],
-        env=_environment(env),
+        env=environment(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -59,7 +59,7 @@ def start_costpipe(args: list[str], env: Mapping[str, str], log: Path) -> subpro
     with log.open("ab") as log_file:
         return subprocess.Popen(
             [*COSTPIPE, *args],
-            env=_environment(env),
+            env=environment(env),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,12 +26,12 @@ from services.api.finops.response import NumberResponse
 from services.api.finops.scope import finops_principal, load_scope
 from services.api.finops.windows import Span, parse_window
 from shared.db.pool import Pool
+from shared.db.retention import GAP_HISTORY
 from shared.timewindows import floor_hour, isoformat_z
 
 DEFAULT_WINDOW = "7d"
 # Fixed rather than the `window`: the history is for seeing how often and how long a source
 # failed, which a short window (24h) would hide, and it costs one small indexed read.
-GAP_HISTORY = timedelta(days=30)
 
 
 def _z(moment: datetime | None) -> str | None:
