@@ -52,11 +52,14 @@ class FinOpsDashboardController(Controller):
             scope = await load_scope(conn, principal)
 
             async def overview() -> Dashboard:
-                stats = await dashboard_stats(conn, scope, window, now)
+                # The drivers' shares need the period's totals: the statistics reuse them.
+                previous = window.before(span)
+                ranked, current, before = await drivers(
+                    conn, scope, span, previous, DEFAULT_DRIVERS
+                )
+                stats = await dashboard_stats(conn, scope, window, now, (current, before))
                 trend = await cost_trends(conn, scope, window, span, window.resolution, None, now)
                 months = await monthly_costs(conn, scope, DEFAULT_MONTHS, None, now)
-                before = window.before(span)
-                ranked, _, _ = await drivers(conn, scope, span, before, DEFAULT_DRIVERS)
                 return Dashboard(stats, trend, months, ranked)
 
             return await answer_cache(request).through(

@@ -93,6 +93,23 @@ FROM islands GROUP BY cluster_id, island ORDER BY cluster_id, min(hour)
 """
 
 
+_COVERED = (
+    "SELECT cluster_id, count(*) FROM cost_cluster_hourly WHERE cluster_id = ANY(%(clusters)s)"
+    " AND bucket >= %(start)s AND bucket < %(end)s AND row_count > 0 GROUP BY cluster_id"
+)
+_LAST = (
+    "SELECT cluster_id, max(bucket) + interval '1 hour' FROM cost_cluster_hourly"
+    " WHERE cluster_id = ANY(%(clusters)s) AND bucket < %(end)s GROUP BY cluster_id"
+)
+_WATERMARKS = (
+    "SELECT cluster_id, watermark FROM collector_watermark WHERE cluster_id = ANY(%(clusters)s)"
+)
+_OPEN_GAPS = (
+    "SELECT cluster_id, window_start, window_end, reason, attempts FROM collector_gap"
+    " WHERE cluster_id = ANY(%(clusters)s) AND resolved_at IS NULL"
+    " AND window_end > %(start)s AND window_start < %(end)s ORDER BY window_start"
+)
+
 _HISTORY = """
 SELECT cluster_id, window_start, window_end, reason, attempts, opened_at, recorded_at,
        resolved_at, healed_by_start, healed_by_end, healed_by_fetch
@@ -114,35 +131,22 @@ async def cluster_health(
         "end": span.end,
         "since": history_since,
     }
-    cursor = await conn.execute(
-        "SELECT cluster_id, count(*) FROM cost_cluster_hourly WHERE cluster_id = ANY(%(clusters)s)"
-        " AND bucket >= %(start)s AND bucket < %(end)s AND row_count > 0 GROUP BY cluster_id",
-        params,
-    )
-    covered = {row[0]: int(row[1]) for row in await cursor.fetchall()}
-    cursor = await conn.execute(
-        "SELECT cluster_id, max(bucket) + interval '1 hour' FROM cost_cluster_hourly"
-        " WHERE cluster_id = ANY(%(clusters)s) AND bucket < %(end)s GROUP BY cluster_id",
-        params,
-    )
-    last = {row[0]: row[1] for row in await cursor.fetchall()}
-    cursor = await conn.execute(
-        "SELECT cluster_id, watermark FROM collector_watermark WHERE cluster_id = ANY(%(clusters)s)",
-        params,
-    )
-    watermarks = {row[0]: row[1] for row in await cursor.fetchall()}
-    cursor = await conn.execute(
-        "SELECT cluster_id, window_start, window_end, reason, attempts FROM collector_gap"
-        " WHERE cluster_id = ANY(%(clusters)s) AND resolved_at IS NULL"
-        " AND window_end > %(start)s AND window_start < %(end)s ORDER BY window_start",
-        params,
-    )
+    # Six independent reads, sent together (a pipeline): one round trip instead of six.
+    async with conn.pipeline():
+        covered_rows = await conn.execute(_COVERED, params)
+        last_rows = await conn.execute(_LAST, params)
+        watermark_rows = await conn.execute(_WATERMARKS, params)
+        gap_rows = await conn.execute(_OPEN_GAPS, params)
+        missing_rows = await conn.execute(_MISSING, params)
+        history_rows = await conn.execute(_HISTORY, params)
+    covered = {row[0]: int(row[1]) for row in await covered_rows.fetchall()}
+    last = {row[0]: row[1] for row in await last_rows.fetchall()}
+    watermarks = {row[0]: row[1] for row in await watermark_rows.fetchall()}
     gaps: dict[uuid.UUID, list[tuple[datetime, datetime, str, int]]] = {}
-    for cluster_id, start, end, reason, attempts in await cursor.fetchall():
+    for cluster_id, start, end, reason, attempts in await gap_rows.fetchall():
         gaps.setdefault(cluster_id, []).append((start, end, reason, attempts))
-    cursor = await conn.execute(_MISSING, params)
     missing: dict[uuid.UUID, list[MissingRange]] = {}
-    for cluster_id, start, end in await cursor.fetchall():
+    for cluster_id, start, end in await missing_rows.fetchall():
         recorded = [g for g in gaps.get(cluster_id, []) if g[0] < end and g[1] > start]
         missing.setdefault(cluster_id, []).append(
             MissingRange(
@@ -152,9 +156,8 @@ async def cluster_health(
                 max(g[3] for g in recorded) if recorded else None,
             )
         )
-    cursor = await conn.execute(_HISTORY, params)
     history: dict[uuid.UUID, list[GapOccurrence]] = {}
-    for cluster_id, *fields in await cursor.fetchall():
+    for cluster_id, *fields in await history_rows.fetchall():
         history.setdefault(cluster_id, []).append(GapOccurrence(*fields))
     expected = int((span.end - span.start) / HOUR)
     return [

@@ -213,12 +213,19 @@ def elapsed_hours(span: Span, now: datetime) -> int:
 
 
 async def dashboard_stats(
-    conn: Conn, scope: Scope, window: Window, now: datetime
+    conn: Conn,
+    scope: Scope,
+    window: Window,
+    now: datetime,
+    known: tuple[Measures, Measures] | None = None,
 ) -> DashboardStats:
+    """`known`: the totals of the period and of the one before, when the caller read them."""
     span = window.ending_now(now)
     previous = window.before(span)
-    current = await totals(conn, scope, span)
-    before = await totals(conn, scope, previous)
+    if known is None:
+        current, before = await totals(conn, scope, span), await totals(conn, scope, previous)
+    else:
+        current, before = known
     seen = await counts(conn, scope, span)
     return DashboardStats(
         period=window.text,
