@@ -14,7 +14,7 @@ from typing import Any
 
 from services.collector.allocations import MappingReport, parse_window
 from services.collector.config import ClusterConfig
-from services.collector.kubecost_response import number, text
+from services.collector.kubecost_schema import AssetProperties, asset_of
 from services.collector.node_groups import node_group_of
 from shared.asset_events import ASSET_SCHEMA_VERSION, AssetCostEvent, AssetType
 from shared.ids import asset_event_id
@@ -25,31 +25,8 @@ ASSET_TYPES = {
     "Disk": AssetType.DISK,
     "LoadBalancer": AssetType.LOAD_BALANCER,
 }
-_MONEY = {
-    "cpu_cost": "cpuCost",
-    "ram_cost": "ramCost",
-    "gpu_cost": "gpuCost",
-    "adjustment": "adjustment",
-    "total_cost": "totalCost",
-}
-_QUANTITIES = {
-    "discount": "discount",
-    "cpu_cores": "cpuCores",
-    "ram_bytes": "ramBytes",
-    "gpu_count": "gpuCount",
-    "bytes": "bytes",
-    "minutes": "minutes",
-}
-
-
-def _decimal(asset: Mapping[str, Any], key: str, report: MappingReport) -> Decimal:
-    if asset.get(key) is None:
-        return Decimal(0)
-    value = number(asset[key])
-    if value is None:
-        report.invalid_numbers += 1
-        return Decimal(0)
-    return value
+_ZERO = Decimal(0)
+_NO_PROPERTIES = AssetProperties()
 
 
 def map_asset_step(
@@ -58,23 +35,31 @@ def map_asset_step(
     produced_at: datetime,
     report: MappingReport,
 ) -> list[AssetCostEvent]:
-    """One event per asset of the step; assets without a usable window are skipped and reported."""
+    """One event per asset of the step; assets without a usable window are skipped and reported.
+
+    The step's values are `Asset`s (typed decoding) or dicts (the tolerant decoding, and tests),
+    converted here."""
+
+    def amount(value: Decimal | None) -> Decimal:
+        if value is None:
+            return _ZERO
+        if value.is_finite():
+            return value
+        report.invalid_numbers += 1
+        return _ZERO
+
     events: list[AssetCostEvent] = []
-    for key, asset in step.items():
-        if not isinstance(asset, dict):
+    for key, value in step.items():
+        asset = asset_of(value)
+        if asset is None:
             report.skipped.append(f"asset {key}: not an object")
             continue
         window = parse_window(asset)
         if window is None:
             report.skipped.append(f"asset {key}: no valid window")
             continue
-        properties = asset.get("properties")
-        props: Mapping[str, Any] = properties if isinstance(properties, dict) else {}
-        asset_type = ASSET_TYPES.get(text(asset.get("type")), AssetType.OTHER)
-        amounts: dict[str, Any] = {
-            f: to_micros(_decimal(asset, k, report)) for f, k in _MONEY.items()
-        }
-        amounts.update((f, float(_decimal(asset, k, report))) for f, k in _QUANTITIES.items())
+        props = asset.properties or _NO_PROPERTIES
+        asset_type = ASSET_TYPES.get(asset.type or "", AssetType.OTHER)
         events.append(
             AssetCostEvent(
                 schema_version=ASSET_SCHEMA_VERSION,
@@ -86,11 +71,21 @@ def map_asset_step(
                 window_end=window[1],
                 asset_key=str(key),
                 asset_type=asset_type,
-                name=text(props.get("name")),
-                provider_id=text(props.get("providerID")),
+                name=props.name or "",
+                provider_id=props.provider_id or "",
                 node_group=node_group_of(asset) if asset_type is AssetType.NODE else "",
                 produced_at=produced_at,
-                **amounts,
+                cpu_cost=to_micros(amount(asset.cpu_cost)),
+                ram_cost=to_micros(amount(asset.ram_cost)),
+                gpu_cost=to_micros(amount(asset.gpu_cost)),
+                adjustment=to_micros(amount(asset.adjustment)),
+                total_cost=to_micros(amount(asset.total_cost)),
+                discount=float(amount(asset.discount)),
+                cpu_cores=float(amount(asset.cpu_cores)),
+                ram_bytes=float(amount(asset.ram_bytes)),
+                gpu_count=float(amount(asset.gpu_count)),
+                bytes=float(amount(asset.size_bytes)),
+                minutes=float(amount(asset.minutes)),
             )
         )
     return events

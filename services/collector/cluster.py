@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -23,6 +23,7 @@ from services.collector.allocations import MappingReport, map_step
 from services.collector.assets import map_asset_step
 from services.collector.config import ClusterConfig, CollectorConfig
 from services.collector.fetch import FetchError, KubecostClient, RetryPolicy
+from services.collector.kubecost_schema import AllocationStep, AssetStep
 from services.collector.node_groups import node_groups_from_assets
 from services.collector.pipeline import Window, follow
 from services.collector.producer import Acknowledgement, EventProducer
@@ -35,6 +36,7 @@ from shared.logs import log_context
 from shared.progress import NoProgress, Progress
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class ClusterCollector:
             if isinstance(allocations, FetchError):
                 await self._record_gap(start, end, allocations, "")
                 return None
+            asset_steps: list[AssetStep]
             asset_steps, assets_error = (
                 ([], assets) if isinstance(assets, FetchError) else (assets, None)
             )
@@ -177,8 +180,8 @@ class ClusterCollector:
 
     def _map(
         self,
-        steps: list[dict[str, Any]],
-        asset_steps: list[dict[str, Any]],
+        steps: list[AllocationStep],
+        asset_steps: list[AssetStep],
         produced_at: datetime,
         report: MappingReport,
     ) -> list[AllocationEvent]:
@@ -258,9 +261,7 @@ class ClusterCollector:
             self.progress.begin(self.cluster.name, total)
 
 
-async def _steps_or_error(
-    fetch: Coroutine[Any, Any, list[dict[str, Any]]],
-) -> list[dict[str, Any]] | FetchError:
+async def _steps_or_error(fetch: Coroutine[Any, Any, list[S]]) -> list[S] | FetchError:
     """A fetch's steps, or the FetchError it ended with (any other error propagates)."""
     try:
         return await fetch
