@@ -8,6 +8,7 @@ carries both its own cost and its share of the idle pool.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -121,8 +122,8 @@ def _micros(amount: Decimal) -> int:
 
 
 def _numbers(a: Allocation, report: MappingReport) -> list[Decimal]:
-    """The allocation's numbers in `Allocation` order, null or absent as 0 and invalid (counted)
-    as 0."""
+    """The allocation's money amounts in `Allocation` order, null or absent as 0 and invalid
+    (counted) as 0."""
     numbers = [
         _ZERO if v is None else v
         for v in (
@@ -141,6 +142,19 @@ def _numbers(a: Allocation, report: MappingReport) -> list[Decimal]:
             a.shared_cost,
             a.external_cost,
             a.total_cost,
+        )
+    ]
+    if all(map(_is_finite, numbers)):
+        return numbers
+    report.invalid_numbers += sum(1 for v in numbers if not v.is_finite())
+    return [v if v.is_finite() else _ZERO for v in numbers]
+
+
+def _quantities(a: Allocation, report: MappingReport) -> list[float]:
+    """The allocation's usage, null or absent as 0.0 and invalid (counted) as 0.0."""
+    quantities = [
+        0.0 if v is None else v
+        for v in (
             a.minutes,
             a.cpu_core_hours,
             a.cpu_core_request_average,
@@ -153,10 +167,10 @@ def _numbers(a: Allocation, report: MappingReport) -> list[Decimal]:
             a.gpu_usage_average,
         )
     ]
-    if all(map(_is_finite, numbers)):
-        return numbers
-    report.invalid_numbers += sum(1 for v in numbers if not v.is_finite())
-    return [v if v.is_finite() else _ZERO for v in numbers]
+    if not any(map(math.isnan, quantities)):
+        return quantities
+    report.invalid_numbers += sum(1 for v in quantities if math.isnan(v))
+    return [0.0 if math.isnan(v) else v for v in quantities]
 
 
 def map_step(
@@ -214,8 +228,8 @@ def map_step(
             shared,
             external,
             total_amount,
-            *usage,
         ) = _numbers(a, report)
+        usage = _quantities(a, report)
         event_id = ids.get(window[0])
         if event_id is None:
             event_id = ids[window[0]] = event_ids_of_window(cluster.id, window[0])
@@ -255,16 +269,16 @@ def map_step(
                 load_balancer_cost=_micros(_ZERO + load_balancer + load_balancer_adjustment),
                 shared_cost=_micros(_ZERO + shared),
                 external_cost=_micros(_ZERO + external),
-                minutes=float(usage[0]),
-                cpu_core_hours=float(usage[1]),
-                cpu_core_request_average=float(usage[2]),
-                cpu_core_usage_average=float(usage[3]),
-                ram_byte_hours=float(usage[4]),
-                ram_byte_request_average=float(usage[5]),
-                ram_byte_usage_average=float(usage[6]),
-                gpu_hours=float(usage[7]),
-                gpu_request_average=float(usage[8]),
-                gpu_usage_average=float(usage[9]),
+                minutes=usage[0],
+                cpu_core_hours=usage[1],
+                cpu_core_request_average=usage[2],
+                cpu_core_usage_average=usage[3],
+                ram_byte_hours=usage[4],
+                ram_byte_request_average=usage[5],
+                ram_byte_usage_average=usage[6],
+                gpu_hours=usage[7],
+                gpu_request_average=usage[8],
+                gpu_usage_average=usage[9],
             )
         )
     return _share_idle(events)

@@ -7,9 +7,11 @@ taken from the asset itself (node labels, else its pool), so node costs need no 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from services.collector.allocations import MappingReport, parse_window
@@ -17,15 +19,14 @@ from services.collector.config import ClusterConfig
 from services.collector.kubecost_schema import AssetProperties, asset_of
 from services.collector.node_groups import node_group_of
 from shared.asset_events import ASSET_SCHEMA_VERSION, AssetCostEvent, AssetType
-from shared.ids import asset_event_id
-from shared.money import to_micros
+from shared.ids import event_ids_of_window
+from shared.money import MICROS_PER_UNIT
 
 ASSET_TYPES = {
     "Node": AssetType.NODE,
     "Disk": AssetType.DISK,
     "LoadBalancer": AssetType.LOAD_BALANCER,
 }
-_ZERO = Decimal(0)
 _NO_PROPERTIES = AssetProperties()
 
 
@@ -40,13 +41,23 @@ def map_asset_step(
     The step's values are `Asset`s (typed decoding) or dicts (the tolerant decoding, and tests),
     converted here."""
 
-    def amount(value: Decimal | None) -> Decimal:
+    def micros(value: Decimal | None) -> int:
         if value is None:
-            return _ZERO
+            return 0
         if value.is_finite():
-            return value
+            return int((value * MICROS_PER_UNIT).to_integral_value(rounding=ROUND_HALF_EVEN))
         report.invalid_numbers += 1
-        return _ZERO
+        return 0
+
+    def quantity(value: float | None) -> float:
+        if value is None:
+            return 0.0
+        if math.isnan(value):
+            report.invalid_numbers += 1
+            return 0.0
+        return value
+
+    ids: dict[datetime, Callable[[str], uuid.UUID]] = {}
 
     events: list[AssetCostEvent] = []
     for key, value in step.items():
@@ -59,11 +70,14 @@ def map_asset_step(
             report.skipped.append(f"asset {key}: no valid window")
             continue
         props = asset.properties or _NO_PROPERTIES
+        event_id = ids.get(window[0])
+        if event_id is None:
+            event_id = ids[window[0]] = event_ids_of_window(cluster.id, window[0], assets=True)
         asset_type = ASSET_TYPES.get(asset.type or "", AssetType.OTHER)
         events.append(
             AssetCostEvent(
                 schema_version=ASSET_SCHEMA_VERSION,
-                event_id=asset_event_id(cluster.id, window[0], str(key)),
+                event_id=event_id(str(key)),
                 organization_id=cluster.organization_id,
                 cluster_id=cluster.id,
                 cluster_name=cluster.name,
@@ -75,17 +89,17 @@ def map_asset_step(
                 provider_id=props.provider_id or "",
                 node_group=node_group_of(asset) if asset_type is AssetType.NODE else "",
                 produced_at=produced_at,
-                cpu_cost=to_micros(amount(asset.cpu_cost)),
-                ram_cost=to_micros(amount(asset.ram_cost)),
-                gpu_cost=to_micros(amount(asset.gpu_cost)),
-                adjustment=to_micros(amount(asset.adjustment)),
-                total_cost=to_micros(amount(asset.total_cost)),
-                discount=float(amount(asset.discount)),
-                cpu_cores=float(amount(asset.cpu_cores)),
-                ram_bytes=float(amount(asset.ram_bytes)),
-                gpu_count=float(amount(asset.gpu_count)),
-                bytes=float(amount(asset.size_bytes)),
-                minutes=float(amount(asset.minutes)),
+                cpu_cost=micros(asset.cpu_cost),
+                ram_cost=micros(asset.ram_cost),
+                gpu_cost=micros(asset.gpu_cost),
+                adjustment=micros(asset.adjustment),
+                total_cost=micros(asset.total_cost),
+                discount=quantity(asset.discount),
+                cpu_cores=quantity(asset.cpu_cores),
+                ram_bytes=quantity(asset.ram_bytes),
+                gpu_count=quantity(asset.gpu_count),
+                bytes=quantity(asset.size_bytes),
+                minutes=quantity(asset.minutes),
             )
         )
     return events

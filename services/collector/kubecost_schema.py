@@ -10,7 +10,8 @@ The typed decoder is strict, so it only ever takes the well-formed answers: a re
 again by the tolerant `kubecost_response.steps_of`, and its dicts are converted to the same
 structs by `allocation_of`/`asset_of`. Both paths give the same structs for the same answer: a
 number that is null or absent is None, one that is junk or not finite is `INVALID` (NaN), counted
-by the mapping as an invalid number; a text that is not a string is None.
+by the mapping as an invalid number; a text that is not a string is None. Money stays `Decimal`;
+usage and sizes, floats in the events anyway, are decoded as floats.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from services.collector.kubecost_response import number, steps_of, string_map
 INVALID = Decimal("NaN")
 
 Number = Decimal | None
+# Usage and sizes are floats in the events: decoded as floats directly (correctly rounded from
+# the text, as float(Decimal(text)) is); INVALID_QUANTITY (NaN) marks junk, as INVALID does.
+Quantity = float | None
+INVALID_QUANTITY = float("nan")
 Text = str | None
 
 
@@ -67,16 +72,16 @@ class Allocation(msgspec.Struct, rename="camel", gc=False):
     shared_cost: Number = None
     external_cost: Number = None
     total_cost: Number = None
-    minutes: Number = None
-    cpu_core_hours: Number = None
-    cpu_core_request_average: Number = None
-    cpu_core_usage_average: Number = None
-    ram_byte_hours: Number = None
-    ram_byte_request_average: Number = None
-    ram_byte_usage_average: Number = None
-    gpu_hours: Number = None
-    gpu_request_average: Number = None
-    gpu_usage_average: Number = None
+    minutes: Quantity = None
+    cpu_core_hours: Quantity = None
+    cpu_core_request_average: Quantity = None
+    cpu_core_usage_average: Quantity = None
+    ram_byte_hours: Quantity = None
+    ram_byte_request_average: Quantity = None
+    ram_byte_usage_average: Quantity = None
+    gpu_hours: Quantity = None
+    gpu_request_average: Quantity = None
+    gpu_usage_average: Quantity = None
 
 
 class AssetProperties(msgspec.Struct, gc=False):
@@ -99,12 +104,12 @@ class Asset(msgspec.Struct, rename="camel", gc=False):
     gpu_cost: Number = None
     adjustment: Number = None
     total_cost: Number = None
-    discount: Number = None
-    cpu_cores: Number = None
-    ram_bytes: Number = None
-    gpu_count: Number = None
-    size_bytes: Number = msgspec.field(default=None, name="bytes")
-    minutes: Number = None
+    discount: Quantity = None
+    cpu_cores: Quantity = None
+    ram_bytes: Quantity = None
+    gpu_count: Quantity = None
+    size_bytes: Quantity = msgspec.field(default=None, name="bytes")
+    minutes: Quantity = None
 
 
 S = TypeVar("S", Allocation, Asset)
@@ -164,6 +169,13 @@ def _number(value: object) -> Number:
     return INVALID if found is None else found
 
 
+def _quantity(value: object) -> Quantity:
+    if value is None:
+        return None
+    found = number(value)
+    return INVALID_QUANTITY if found is None else float(found)
+
+
 def _text(value: object) -> Text:
     return value if isinstance(value, str) else None
 
@@ -174,10 +186,24 @@ def _window(value: object) -> TimeWindow | None:
     return TimeWindow(_text(value.get("start")), _text(value.get("end")))
 
 
-_ALLOCATION_NUMBERS = {
-    f.name: f.encode_name for f in msgspec.structs.fields(Allocation) if f.type == Number
-}
-_ASSET_NUMBERS = {f.name: f.encode_name for f in msgspec.structs.fields(Asset) if f.type == Number}
+def _fields(struct: type[msgspec.Struct], kind: object) -> dict[str, str]:
+    """Field name -> JSON name of the struct's fields of one type."""
+    return {f.name: f.encode_name for f in msgspec.structs.fields(struct) if f.type == kind}
+
+
+_ALLOCATION_NUMBERS = _fields(Allocation, Number)
+_ALLOCATION_QUANTITIES = _fields(Allocation, Quantity)
+_ASSET_NUMBERS = _fields(Asset, Number)
+_ASSET_QUANTITIES = _fields(Asset, Quantity)
+
+
+def _amounts(
+    value: dict[str, Any], numbers: dict[str, str], quantities: dict[str, str]
+) -> dict[str, Any]:
+    """The number fields of a struct (money as Decimal, quantities as float) read from a dict."""
+    found: dict[str, Any] = {field: _number(value.get(key)) for field, key in numbers.items()}
+    found.update((field, _quantity(value.get(key))) for field, key in quantities.items())
+    return found
 
 
 def allocation_of(value: object) -> Allocation | None:
@@ -203,7 +229,7 @@ def allocation_of(value: object) -> Allocation | None:
         window=_window(value.get("window")),
         start=_text(value.get("start")),
         end=_text(value.get("end")),
-        **{field: _number(value.get(key)) for field, key in _ALLOCATION_NUMBERS.items()},
+        **_amounts(value, _ALLOCATION_NUMBERS, _ALLOCATION_QUANTITIES),
     )
 
 
@@ -226,5 +252,5 @@ def asset_of(value: object) -> Asset | None:
         window=_window(value.get("window")),
         start=_text(value.get("start")),
         end=_text(value.get("end")),
-        **{field: _number(value.get(key)) for field, key in _ASSET_NUMBERS.items()},
+        **_amounts(value, _ASSET_NUMBERS, _ASSET_QUANTITIES),
     )
