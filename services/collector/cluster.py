@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -103,8 +103,8 @@ class ClusterCollector:
         chunk_id = uuid.uuid4().hex[:16]
         with log_context(window=f"{start.isoformat()}/{end.isoformat()}", fetch=chunk_id):
             allocations, assets = await asyncio.gather(
-                _steps_or_error(self.client.allocation_steps(start, end)),
-                _steps_or_error(self.client.asset_steps(start, end)),
+                _steps_or_error(self.client.allocation_steps, window),
+                _steps_or_error(self.client.asset_steps, window),
             )
             if isinstance(allocations, FetchError):
                 await self._record_gap(start, end, allocations, "")
@@ -261,9 +261,12 @@ class ClusterCollector:
             self.progress.begin(self.cluster.name, total)
 
 
-async def _steps_or_error(fetch: Coroutine[Any, Any, list[S]]) -> list[S] | FetchError:
-    """A fetch's steps, or the FetchError it ended with (any other error propagates)."""
+async def _steps_or_error(
+    fetch: Callable[[datetime, datetime], Coroutine[Any, Any, list[S]]], window: Window
+) -> list[S] | FetchError:
+    """A fetch's steps, or the FetchError it ended with (any other error propagates). The
+    request is made here, so a fetch cancelled before it started leaves no coroutine behind."""
     try:
-        return await fetch
+        return await fetch(*window)
     except FetchError as exc:
         return exc

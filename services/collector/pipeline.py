@@ -62,23 +62,35 @@ async def follow(
     prepared: asyncio.Queue[tuple[Window, T] | None] = asyncio.Queue(maxsize=1)
     submitted: asyncio.Queue[_Submitted[T] | None] = asyncio.Queue(maxsize=depth)
     completed = 0
+    failure: Exception | None = None
 
-    # A stage that ends normally tells the next one with None; one that fails does not need to:
-    # the task group then cancels the others.
+    # A stage that ends tells the next one with None. A failure to fetch or hand over a chunk
+    # ends the stages before it, and the chunks already handed over still complete (their
+    # watermark is safe to move), before the failure is raised; a failure to complete one (a
+    # refused batch, the database) ends everything at once, through the task group.
     async def fetch_stage() -> None:
-        for window in windows:
-            if stop.is_set():
-                break
-            chunk = await prepare(window)
-            if chunk is None:
-                break
-            await prepared.put((window, chunk))
+        nonlocal failure
+        try:
+            for window in windows:
+                if stop.is_set():
+                    break
+                chunk = await prepare(window)
+                if chunk is None:
+                    break
+                await prepared.put((window, chunk))
+        except Exception as exc:  # noqa: BLE001 - raised once the chunks before it completed
+            failure = exc
         await prepared.put(None)
 
-    async def submit_stage() -> None:
-        while (item := await prepared.get()) is not None:
-            window, chunk = item
-            await submitted.put(_Submitted(window, chunk, await submit(chunk)))
+    async def submit_stage(fetching: asyncio.Task[None]) -> None:
+        nonlocal failure
+        try:
+            while (item := await prepared.get()) is not None:
+                window, chunk = item
+                await submitted.put(_Submitted(window, chunk, await submit(chunk)))
+        except Exception as exc:  # noqa: BLE001 - raised once the chunks before it completed
+            failure = exc
+            fetching.cancel()
         await submitted.put(None)
 
     async def complete_stage() -> None:
@@ -90,11 +102,13 @@ async def follow(
 
     try:
         async with asyncio.TaskGroup() as group:
-            group.create_task(fetch_stage())
-            group.create_task(submit_stage())
+            fetching = group.create_task(fetch_stage())
+            group.create_task(submit_stage(fetching))
             group.create_task(complete_stage())
     except BaseExceptionGroup as failures:
         raise _first(failures) from None
+    if failure is not None:
+        raise failure
     return completed == len(windows)
 
 

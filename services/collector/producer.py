@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -39,6 +40,7 @@ _IDEMPOTENCE_LOST = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProduce
 Record = tuple[bytes, bytes]  # key, value
 # aiokafka's default, stated so that the batches built here refuse what its `send` refuses.
 MAX_REQUEST_SIZE = 1024 * 1024
+_CHECK_FROM = MAX_REQUEST_SIZE - 4096  # smaller events cannot reach the limit with their headers
 
 
 def new_producer(bootstrap: str) -> AIOKafkaProducer:
@@ -130,8 +132,11 @@ class EventProducer:
         before the error propagates, so no delivery is left running unobserved.
         """
         producer = self._producer
-        allocations = [(e.cluster_id.bytes, encode_event(e)) for e in events]
-        asset_records = [(a.cluster_id.bytes, encode_asset_event(a)) for a in assets]
+        keys: dict[uuid.UUID, bytes] = {}  # a chunk is one cluster: its key is made once
+        allocations = [(_key(keys, e.cluster_id), encode_event(e)) for e in events]
+        asset_records = [(_key(keys, a.cluster_id), encode_asset_event(a)) for a in assets]
+        _check_sizes(allocations)
+        _check_sizes(asset_records)
         handed: list[asyncio.Future[object]] = []
         outcomes = await asyncio.gather(
             _hand_over(producer, self.topic, allocations, handed),
@@ -173,6 +178,23 @@ class Acknowledgement:
                 raise result
 
 
+def _check_sizes(records: Sequence[Record]) -> None:
+    """Refuse a chunk with an event over the request size before any of it is handed over, as
+    `send` would refuse that event (the batches are compressed, so the broker might not)."""
+    for key, value in records:
+        if len(value) + len(key) > _CHECK_FROM and (
+            DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, []) > MAX_REQUEST_SIZE
+        ):
+            raise MessageSizeTooLargeError(f"an event of {len(value)} bytes is over the limit")
+
+
+def _key(keys: dict[uuid.UUID, bytes], cluster_id: uuid.UUID) -> bytes:
+    key = keys.get(cluster_id)
+    if key is None:
+        key = keys[cluster_id] = cluster_id.bytes
+    return key
+
+
 async def _hand_over(
     producer: AIOKafkaProducer,
     topic: str,
@@ -203,8 +225,6 @@ def _batches(producer: AIOKafkaProducer, records: Iterable[Record]) -> Iterable[
     size each."""
     batch = producer.create_batch()
     for key, value in records:
-        if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, []) > MAX_REQUEST_SIZE:
-            raise MessageSizeTooLargeError(f"an event of {len(value)} bytes is over the limit")
         if batch.append(key=key, value=value, timestamp=None) is None:
             yield batch  # full, and closed by the refused append
             batch = producer.create_batch()
