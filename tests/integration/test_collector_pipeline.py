@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.collector.producer import Acknowledgement, EventProducer
+from services.collector.producer import Acknowledgement, EventProducer, new_producer
 from services.kubecost_sim.model import SimConfig, ground_truth_total
 from services.kubecost_sim.server import serve_in_thread
 from shared.asset_events import AssetCostEvent
@@ -173,3 +174,55 @@ async def test_a_refused_chunk_stops_the_watermark_before_it(
 
 def _oversized(event: AllocationEvent) -> AllocationEvent:
     return msgspec.structs.replace(event, controller="x" * 1_100_000)
+
+
+async def test_batches_land_on_the_partition_a_plain_send_gives_their_key(
+    pipeline_env: dict[str, str],
+) -> None:
+    """The collector builds its batches per partition itself; a cluster's events must still be
+    where aiokafka's `send` puts that key, or a restated hour would reach another partition than
+    its first version (and the aggregator's order per key would be lost)."""
+    with serve_in_thread(SIM) as sim_url:
+        config = collector_config(
+            [{"name": f"c{i}", "base_url": f"{sim_url}/clusters/0"} for i in range(8)],
+            chunk_hours=24,
+            restatement_hours=0,
+        )
+        async with collector_harness(pipeline_env) as harness:
+            await harness.collector(config, NOW).run(once=True)
+            found = await _partitions_of_keys(
+                harness.kafka.bootstrap, harness.kafka.allocations_topic
+            )
+            plain = new_producer(harness.kafka.bootstrap)
+            await plain.start()
+            try:
+                expected = {}
+                for cluster in config.clusters:
+                    sent = await plain.send(
+                        harness.kafka.allocations_topic, b"{}", key=cluster.id.bytes
+                    )
+                    expected[cluster.id.bytes] = (await sent).partition
+            finally:
+                await plain.stop()
+    assert found == {key: {partition} for key, partition in expected.items()}
+
+
+async def _partitions_of_keys(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        found: dict[bytes, set[int]] = {}
+        async with asyncio.timeout(30):
+            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+                for tp, records in (await consumer.getmany(timeout_ms=200)).items():
+                    for record in records:
+                        assert record.key is not None
+                        found.setdefault(record.key, set()).add(tp.partition)
+        return found
+    finally:
+        await consumer.stop()
