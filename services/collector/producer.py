@@ -133,9 +133,8 @@ class EventProducer:
         before the error propagates, so no delivery is left running unobserved.
         """
         producer = self._producer
-        keys: dict[uuid.UUID, bytes] = {}  # a chunk is one cluster: its key is made once
-        allocations = [(_key(keys, e.cluster_id), encode_event(e)) for e in events]
-        asset_records = [(_key(keys, a.cluster_id), encode_asset_event(a)) for a in assets]
+        allocations = list(zip(_keys(events), map(encode_event, events), strict=True))
+        asset_records = list(zip(_keys(assets), map(encode_asset_event, assets), strict=True))
         _check_sizes(allocations)
         _check_sizes(asset_records)
         handed: list[asyncio.Future[object]] = []
@@ -186,11 +185,17 @@ def _check_sizes(records: Sequence[Record]) -> None:
             raise MessageSizeTooLargeError(f"an event of {len(value)} bytes is over the limit")
 
 
-def _key(keys: dict[uuid.UUID, bytes], cluster_id: uuid.UUID) -> bytes:
-    key = keys.get(cluster_id)
-    if key is None:
-        key = keys[cluster_id] = cluster_id.bytes
-    return key
+def _keys(events: Sequence[AllocationEvent] | Sequence[AssetCostEvent]) -> list[bytes]:
+    """Each event's key, its cluster id; a chunk is one cluster, so the bytes are made once."""
+    keys: list[bytes] = []
+    last_id: uuid.UUID | None = None
+    key = b""
+    for event in events:
+        if event.cluster_id is not last_id:
+            last_id = event.cluster_id
+            key = last_id.bytes
+        keys.append(key)
+    return keys
 
 
 async def _hand_over(
