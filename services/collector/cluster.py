@@ -1,8 +1,10 @@
 """Collecting one cluster: fetch a chunk, map it, produce it, then move the watermark.
 
 The order is what makes restarts safe: the watermark moves only after Kafka acknowledged every
-event of the chunk on both topics, allocations and assets (acks=all), so a crash at any point re-fetches at most one chunk and never skips
-an hour; re-produced events carry the same ids and simply replace themselves downstream.
+event of the chunk on both topics, allocations and assets (acks=all), and of every chunk before
+it, so a crash never skips an hour; re-produced events carry the same ids and simply replace
+themselves downstream. New hours are followed in a pipeline (`pipeline.follow`): the next chunk is
+fetched while the previous ones are acknowledged, so a crash re-fetches the few chunks in flight.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,16 +23,33 @@ from services.collector.allocations import MappingReport, map_step
 from services.collector.assets import map_asset_step
 from services.collector.config import ClusterConfig, CollectorConfig
 from services.collector.fetch import FetchError, KubecostClient, RetryPolicy
+from services.collector.kubecost_schema import AllocationStep, AssetStep
 from services.collector.node_groups import node_groups_from_assets
-from services.collector.producer import EventProducer
+from services.collector.pipeline import Window, follow
+from services.collector.producer import Acknowledgement, EventProducer
 from services.collector.state import CollectorState
 from services.collector.stats import CollectorStats
 from services.collector.windows import grid_chunks, plan_cycle
+from shared.asset_events import AssetCostEvent
 from shared.events import AllocationEvent
 from shared.logs import log_context
 from shared.progress import NoProgress, Progress
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One fetched and mapped chunk, between its fetch and its acknowledgement."""
+
+    start: datetime
+    end: datetime
+    fetch_id: str
+    events: list[AllocationEvent]
+    asset_events: list[AssetCostEvent]
+    report: MappingReport
+    assets_error: FetchError | None
 
 
 class ClusterCollector:
@@ -68,60 +89,78 @@ class ClusterCollector:
         Each call is one fetch with an id of its own, bound to every log line it writes (field
         `fetch`) and stored on the gaps it heals, so a heal shown by data-health leads to its logs.
         """
-        fetch_id = uuid.uuid4().hex[:16]
-        with log_context(window=f"{start.isoformat()}/{end.isoformat()}", fetch=fetch_id):
-            return await self._collect_chunk(start, end, fetch_id)
-
-    async def _collect_chunk(self, start: datetime, end: datetime, fetch_id: str) -> bool:
-        try:
-            steps = await self.client.allocation_steps(start, end)
-        except FetchError as exc:
-            await self._record_gap(start, end, exc, "")
+        chunk = await self._prepare((start, end))
+        if chunk is None:
             return False
-        try:
-            asset_steps = await self.client.asset_steps(start, end)
-            assets_error: FetchError | None = None
-        except FetchError as exc:
-            asset_steps, assets_error = [], exc
-        report = MappingReport()
-        produced_at = datetime.now(UTC)
-        events = self._map(steps, asset_steps, produced_at, report)
-        asset_events = [
-            event
-            for step in asset_steps
-            for event in map_asset_step(step, self.cluster, produced_at, report)
-        ]
-        self._report(report)
-        await self.producer.send_chunk(events, asset_events)
-        self.stats.fetched(
-            len(events), report.invalid_numbers, datetime.now(UTC), assets=len(asset_events)
-        )
-        if assets_error is None:
-            for gap in await self.state.resolve_gaps(self.cluster.id, start, end, fetch_id):
-                log.info(
-                    "cluster %s: gap %s..%s (%s, %d attempt(s), opened %s) healed by fetch %s"
-                    " of %s..%s",
-                    self.cluster.name,
-                    gap.start.isoformat(),
-                    gap.end.isoformat(),
-                    gap.reason,
-                    gap.attempts,
-                    gap.opened_at.isoformat(),
-                    fetch_id,
-                    start.isoformat(),
-                    end.isoformat(),
-                )
-        else:
-            await self._record_gap(start, end, assets_error, "assets")
-        log.debug(
-            "cluster %s: %s..%s produced %d allocation and %d asset events",
-            self.cluster.name,
-            start.isoformat(),
-            end.isoformat(),
-            len(events),
-            len(asset_events),
-        )
+        await self.producer.send_chunk(chunk.events, chunk.asset_events)
+        await self._complete(chunk)
         return True
+
+    async def _prepare(self, window: Window) -> Chunk | None:
+        """Fetch and map one chunk (both APIs at once); None after recording a gap when the
+        allocations could not be fetched."""
+        start, end = window
+        chunk_id = uuid.uuid4().hex[:16]
+        with log_context(window=f"{start.isoformat()}/{end.isoformat()}", fetch=chunk_id):
+            allocations, assets = await asyncio.gather(
+                _steps_or_error(self.client.allocation_steps, window),
+                _steps_or_error(self.client.asset_steps, window),
+            )
+            if isinstance(allocations, FetchError):
+                await self._record_gap(start, end, allocations, "")
+                return None
+            asset_steps: list[AssetStep]
+            asset_steps, assets_error = (
+                ([], assets) if isinstance(assets, FetchError) else (assets, None)
+            )
+            report = MappingReport()
+            produced_at = datetime.now(UTC)
+            events = self._map(allocations, asset_steps, produced_at, report)
+            asset_events = [
+                event
+                for step in asset_steps
+                for event in map_asset_step(step, self.cluster, produced_at, report)
+            ]
+            self._report(report)
+        return Chunk(start, end, chunk_id, events, asset_events, report, assets_error)
+
+    async def _complete(self, chunk: Chunk) -> None:
+        """After the chunk's acknowledgement: count it, heal the gaps it covers (or record the
+        assets gap)."""
+        start, end = chunk.start, chunk.end
+        with log_context(window=f"{start.isoformat()}/{end.isoformat()}", fetch=chunk.fetch_id):
+            self.stats.fetched(
+                len(chunk.events),
+                chunk.report.invalid_numbers,
+                datetime.now(UTC),
+                assets=len(chunk.asset_events),
+            )
+            if chunk.assets_error is None:
+                healed = await self.state.resolve_gaps(self.cluster.id, start, end, chunk.fetch_id)
+                for gap in healed:
+                    log.info(
+                        "cluster %s: gap %s..%s (%s, %d attempt(s), opened %s) healed by fetch %s"
+                        " of %s..%s",
+                        self.cluster.name,
+                        gap.start.isoformat(),
+                        gap.end.isoformat(),
+                        gap.reason,
+                        gap.attempts,
+                        gap.opened_at.isoformat(),
+                        chunk.fetch_id,
+                        start.isoformat(),
+                        end.isoformat(),
+                    )
+            else:
+                await self._record_gap(start, end, chunk.assets_error, "assets")
+            log.debug(
+                "cluster %s: %s..%s produced %d allocation and %d asset events",
+                self.cluster.name,
+                start.isoformat(),
+                end.isoformat(),
+                len(chunk.events),
+                len(chunk.asset_events),
+            )
 
     async def _record_gap(self, start: datetime, end: datetime, exc: FetchError, api: str) -> None:
         """`api` is "" for the allocations (the window is missing) or "assets" (node costs and
@@ -141,8 +180,8 @@ class ClusterCollector:
 
     def _map(
         self,
-        steps: list[dict[str, Any]],
-        asset_steps: list[dict[str, Any]],
+        steps: list[AllocationStep],
+        asset_steps: list[AssetStep],
         produced_at: datetime,
         report: MappingReport,
     ) -> list[AllocationEvent]:
@@ -187,15 +226,11 @@ class ClusterCollector:
         plan = plan_cycle(now, watermark, await self.state.open_gaps(self.cluster.id), self.config)
         self._begin(plan.windows, show=plan.catching_up)
         try:
-            for chunk_start, chunk_end in plan.follow:
-                if self.stop.is_set():
-                    return
-                fetched = await self.collect_chunk(chunk_start, chunk_end)
-                self.progress.advance(self.cluster.name)
-                if not fetched:
-                    return
-                await self.state.advance(self.cluster.id, chunk_end)
-                self.stats.advanced(chunk_end)
+            followed = await follow(
+                plan.follow, self._prepare, self._submit, self._advance, stop=self.stop
+            )
+            if not followed or self.stop.is_set():
+                return
             for chunk_start, chunk_end in plan.restate + plan.retry:
                 if self.stop.is_set():
                     return
@@ -211,6 +246,27 @@ class ClusterCollector:
                 plan.windows,
             )
 
+    async def _submit(self, chunk: Chunk) -> Acknowledgement:
+        return await self.producer.submit_chunk(chunk.events, chunk.asset_events)
+
+    async def _advance(self, window: Window, chunk: Chunk) -> None:
+        """A followed chunk is acknowledged (and so are all before it): move the watermark."""
+        await self._complete(chunk)
+        self.progress.advance(self.cluster.name)
+        await self.state.advance(self.cluster.id, window[1])
+        self.stats.advanced(window[1])
+
     def _begin(self, total: int, *, show: bool) -> None:
         if show:
             self.progress.begin(self.cluster.name, total)
+
+
+async def _steps_or_error(
+    fetch: Callable[[datetime, datetime], Coroutine[Any, Any, list[S]]], window: Window
+) -> list[S] | FetchError:
+    """A fetch's steps, or the FetchError it ended with (any other error propagates). The
+    request is made here, so a fetch cancelled before it started leaves no coroutine behind."""
+    try:
+        return await fetch(*window)
+    except FetchError as exc:
+        return exc

@@ -12,16 +12,23 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 import httpx
 
 from services.collector.config import ClusterConfig, CollectorConfig
-from services.collector.kubecost_response import KubecostResponseError, steps_of
+from services.collector.kubecost_response import KubecostResponseError
+from services.collector.kubecost_schema import (
+    AllocationStep,
+    AssetStep,
+    allocation_steps_of,
+    asset_steps_of,
+)
 from shared.timewindows import isoformat_z
 
 log = logging.getLogger(__name__)
 
+S = TypeVar("S")
 _RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -78,7 +85,7 @@ class KubecostClient:
             return {}
         return {"Authorization": self.cluster.auth_header}
 
-    async def allocation_steps(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    async def allocation_steps(self, start: datetime, end: datetime) -> list[AllocationStep]:
         params = {
             "window": f"{isoformat_z(start)},{isoformat_z(end)}",
             "aggregate": self.cluster.aggregate,
@@ -86,9 +93,9 @@ class KubecostClient:
             "step": "1h",
             "includeIdle": "true",
         }
-        return await self._get_steps(self.cluster.allocation_path, params)
+        return await self._get_steps(self.cluster.allocation_path, params, allocation_steps_of)
 
-    async def asset_steps(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    async def asset_steps(self, start: datetime, end: datetime) -> list[AssetStep]:
         """Hourly steps, like the allocations: one asset cost event per asset and hour. A server
         that ignores `step` (OpenCost's /assets) answers one set for the whole window instead."""
         params = {
@@ -96,9 +103,11 @@ class KubecostClient:
             "accumulate": "false",
             "step": "1h",
         }
-        return await self._get_steps(self.cluster.assets_path, params)
+        return await self._get_steps(self.cluster.assets_path, params, asset_steps_of)
 
-    async def _get_steps(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    async def _get_steps(
+        self, path: str, params: dict[str, str], parse: Callable[[bytes], list[S]]
+    ) -> list[S]:
         url = self.cluster.base_url + path
         attempt = 0
         while True:
@@ -110,7 +119,7 @@ class KubecostClient:
                     category = f"http_{response.status_code}"
                     retryable = response.status_code in _RETRYABLE_STATUS
                 else:
-                    return steps_of(response.content)
+                    return parse(response.content)
             except httpx.TimeoutException as exc:
                 reason, category, retryable = f"timeout ({type(exc).__name__})", "timeout", True
             except httpx.TransportError as exc:

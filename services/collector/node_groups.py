@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.collector.allocations import pick_label
-from services.collector.kubecost_response import string_map, text
+from services.collector.kubecost_schema import Asset, asset_of
 
 NODE_GROUP_LABELS = (
     "eks.amazonaws.com/nodegroup",
@@ -21,20 +21,20 @@ NODE_GROUP_LABELS = (
 )
 
 
-def node_group_of(asset: Mapping[str, Any]) -> str:
+def node_group_of(asset: Asset) -> str:
     """A node asset's group: the first known node-group label, else the asset's `pool`."""
-    return pick_label(string_map(asset.get("labels")), NODE_GROUP_LABELS) or text(asset.get("pool"))
+    return pick_label(asset.labels or {}, NODE_GROUP_LABELS) or asset.pool or ""
 
 
 def node_groups_from_assets(steps: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Node name -> group over assets steps (values `Asset`s, or dicts converted here)."""
     groups: dict[str, str] = {}
     for step in steps:
-        for asset in step.values():
-            if not isinstance(asset, dict) or text(asset.get("type")) != "Node":
+        for value in step.values():
+            asset = asset_of(value)
+            if asset is None or asset.type != "Node" or asset.properties is None:
                 continue
-            properties = asset.get("properties")
-            props = properties if isinstance(properties, dict) else {}
-            name = text(props.get("name"))
+            name = asset.properties.name
             if not name:
                 continue
             group = node_group_of(asset)

@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="answer 500 for this cluster index (repeatable)",
     )
+    parser.add_argument(
+        "--cache-mb",
+        type=int,
+        default=0,
+        help="keep up to this many MB of encoded hours to answer again (default: none)",
+    )
     args = parser.parse_args(argv)
     run(
         args.host,
@@ -36,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
             workloads_per_cluster=args.workloads,
             fail_clusters=frozenset(args.fail_cluster),
         ),
+        cache_bytes=args.cache_mb * 1024 * 1024,
     )
 
 

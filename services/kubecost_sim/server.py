@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -24,6 +25,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.response import Stream
 
 from services.kubecost_sim import model, params
+from services.kubecost_sim.cache import StepCache
 from services.kubecost_sim.model import SimConfig
 
 __all__ = ["ALLOCATION_PATHS", "ASSET_PATHS", "build_app", "run", "serve_in_thread"]
@@ -49,13 +51,13 @@ def _ok(data: Any) -> Response[bytes]:
     return Response(content=body, status_code=200, media_type=_JSON)
 
 
-def _stream_steps(chunks: Iterator[dict[str, Any]]) -> Stream:
-    """`{"code":200,...,"data":[step, step, ...]}` produced lazily, one step per chunk."""
+def _stream_steps(chunks: Iterator[bytes]) -> Stream:
+    """`{"code":200,...,"data":[step, step, ...]}` produced lazily, one encoded step per chunk."""
 
     def body() -> Iterator[bytes]:
         yield b'{"code":200,"status":"success","data":['
         for i, chunk in enumerate(chunks):
-            yield (b"," if i else b"") + _encoder.encode(chunk)
+            yield (b"," if i else b"") + chunk
         yield b"]}"
 
     return Stream(body(), media_type=_JSON)
@@ -64,8 +66,9 @@ def _stream_steps(chunks: Iterator[dict[str, Any]]) -> Stream:
 class _Handlers:
     """Request handling bound to one SimConfig (one app instance per simulation)."""
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, cache: StepCache) -> None:
         self.config = config
+        self.cache = cache
 
     def cluster(self, request: Request[Any, Any, Any]) -> int | Response[bytes]:
         index = int(request.path_params.get("cluster", 0))
@@ -97,11 +100,17 @@ class _Handlers:
                 [model.allocation_window(config, index, start, end, aggregate, include_idle)]
             )
 
-        def chunks() -> Iterator[dict[str, Any]]:
+        def encoded(s: datetime, e: datetime) -> bytes:
+            return _encoder.encode(
+                model.allocation_window(config, index, s, e, aggregate, include_idle)
+            )
+
+        def chunks() -> Iterator[bytes]:
             for s, e in params.steps(start, end, step):
                 if not model.hour_is_available(config, s):
                     return
-                yield model.allocation_window(config, index, s, e, aggregate, include_idle)
+                key = ("allocation", index, s, e, aggregate, include_idle)
+                yield self.cache.get(key, partial(encoded, s, e))
 
         return _stream_steps(chunks())
 
@@ -123,18 +132,22 @@ class _Handlers:
             # OpenCost's /assets answers one asset set as an object, as in the fixture.
             return _ok(model.asset_window(config, index, start, end))
 
-        def chunks() -> Iterator[dict[str, Any]]:
+        def encoded(s: datetime, e: datetime) -> bytes:
+            return _encoder.encode(model.asset_window(config, index, s, e))
+
+        def chunks() -> Iterator[bytes]:
             for s, e in params.steps(start, end, step):
                 if not model.hour_is_available(config, s):
                     return
-                yield model.asset_window(config, index, s, e)
+                yield self.cache.get(("assets", index, s, e), partial(encoded, s, e))
 
         return _stream_steps(chunks())
 
 
-def build_app(config: SimConfig) -> Litestar:
-    """A Litestar app simulating `config.clusters` Kubecost/OpenCost instances."""
-    h = _Handlers(config)
+def build_app(config: SimConfig, *, cache_bytes: int = 0) -> Litestar:
+    """A Litestar app simulating `config.clusters` Kubecost/OpenCost instances; with
+    `cache_bytes`, encoded steps are kept to answer again (`cache.StepCache`)."""
+    h = _Handlers(config, StepCache(cache_bytes))
 
     # Handlers are async and push the CPU-bound work to a worker thread themselves: Litestar's
     # `sync_to_thread=True` breaks when one handler is registered under several paths.
@@ -172,9 +185,11 @@ def build_app(config: SimConfig) -> Litestar:
     )
 
 
-def _uvicorn_config(config: SimConfig, host: str, port: int, log_level: str) -> uvicorn.Config:
+def _uvicorn_config(
+    config: SimConfig, host: str, port: int, log_level: str, cache_bytes: int = 0
+) -> uvicorn.Config:
     return uvicorn.Config(
-        build_app(config),
+        build_app(config, cache_bytes=cache_bytes),
         host=host,
         port=port,
         log_level=log_level,
@@ -184,9 +199,9 @@ def _uvicorn_config(config: SimConfig, host: str, port: int, log_level: str) -> 
     )
 
 
-def run(host: str, port: int, config: SimConfig) -> None:
+def run(host: str, port: int, config: SimConfig, *, cache_bytes: int = 0) -> None:
     """Serve until interrupted (blocking)."""
-    uvicorn.Server(_uvicorn_config(config, host, port, "info")).run()
+    uvicorn.Server(_uvicorn_config(config, host, port, "info", cache_bytes)).run()
 
 
 @contextlib.contextmanager
