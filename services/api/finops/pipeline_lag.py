@@ -69,10 +69,18 @@ class LagReader:
     @staticmethod
     async def _ask(kafka: KafkaSettings) -> LagReport:
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-        consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
         await admin.start()
         try:
-            await consumer.start()
+            # Made only once the admin client is up: a consumer that is made and never started
+            # or stopped is reported unclosed when it is collected.
+            consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+            try:
+                await consumer.start()
+            except BaseException:
+                # A consumer whose start failed (the broker away) still holds its client and
+                # tasks: closed here, or every refresh during an outage would leak one.
+                await consumer.stop()
+                raise
             try:
                 partitions = consumer.partitions_for_topic(kafka.allocations_topic)
                 if partitions is None:
