@@ -226,6 +226,8 @@ def api(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with serve_in_thread(SimConfig()) as stopped:
         pass  # a Kubecost that was there and is gone: its port refuses connections
     pinned = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    if pinned.hour == 0:  # "1d" is today so far: in its first hour Kubecost has nothing yet
+        pinned -= timedelta(hours=1)
     config = SimConfig(
         seed=7, clusters=3, workloads_per_cluster=8, fail_clusters=frozenset({1}), now=pinned
     )
