@@ -144,6 +144,16 @@ def test_answers_are_kept_until_their_clusters_data_changes(
     west_hour = floor_hour(datetime.now(UTC))
     west = _answers(keeping, only_c2)
 
+    # data-health keeps only what the rollups hold (its coverage); watermarks, gaps and the
+    # pipeline's lag are read on every request. Its clusters read the same either way.
+    health = [
+        httpx.get(base + PREFIX + "/data-health", headers={"X-API-Key": key}, timeout=60).json()
+        for base in (keeping, keeping, computing)
+    ]
+    assert health[0]["clusters"] == health[1]["clusters"] == health[2]["clusters"]
+    assert health[0]["clusters"][0]["covered_hours"] > 0
+    assert _kept(keeping).get("data-health", 0) >= 1
+
     # New cost on C1 only (a workload of another namespace, the last day's hours).
     produce(pipeline_env, _events(C1, now - 24 * HOUR, 24, 5_000_000, "billing"))
     aggregate(pipeline_env)

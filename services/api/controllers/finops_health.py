@@ -10,7 +10,8 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 
 from services.api.finops import openapi as doc
-from services.api.finops.data_health import HOUR, GapOccurrence, cluster_health
+from services.api.finops.answer_cache import answer_cache
+from services.api.finops.data_health import HOUR, Coverage, GapOccurrence, cluster_health
 from services.api.finops.health_schemas import (
     ClusterHealthItem,
     DataHealth,
@@ -87,9 +88,18 @@ class FinOpsHealthController(Controller):
         end = floor_hour(now)
         span = Span(length.back_from(end), end)
         pool: Pool = request.app.state.pool
+        answers = answer_cache(request)
         async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
-            clusters = await cluster_health(conn, scope, span, history_since=now - GAP_HISTORY)
+            key = answers.key("data-health", (span.start, span.end), scope, now)
+            clusters, held = await cluster_health(
+                conn,
+                scope,
+                span,
+                history_since=now - GAP_HISTORY,
+                coverage=answers.get(key, Coverage),
+            )
+        answers.put(key, held)
         reader: LagReader = request.app.state.lag_reader
         lag = await reader.read()
         expected = sum(c.expected_hours for c in clusters)

@@ -118,31 +118,52 @@ def missing_hours(present: list[datetime], span: Span) -> list[tuple[datetime, d
     return ranges
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What the rollups hold of a span, per cluster: a function of the rollups alone (and so
+    kept under the clusters' data versions, like any answer), unlike the collector's watermarks
+    and gaps, which are read on every request."""
+
+    present: dict[uuid.UUID, list[datetime]]  # the span's hours with a row, in order
+    covered: dict[uuid.UUID, int]  # of those, the hours with rows behind them
+    last: dict[uuid.UUID, datetime]  # the end of each cluster's newest hour before the span's end
+
+
 async def cluster_health(
-    conn: Conn, scope: Scope, span: Span, *, history_since: datetime
-) -> list[ClusterHealth]:
+    conn: Conn,
+    scope: Scope,
+    span: Span,
+    *,
+    history_since: datetime,
+    coverage: Coverage | None = None,
+) -> tuple[list[ClusterHealth], Coverage]:
+    """The report's clusters, and the coverage it used (`coverage` when given, else read)."""
     clusters = scope.clusters
     if not clusters or span.end <= span.start:
-        return []
+        return [], Coverage({}, {}, {})
     params: dict[str, object] = {
         "clusters": clusters,
         "start": span.start,
         "end": span.end,
         "since": history_since,
     }
-    # Five independent reads, sent together (a pipeline): one round trip instead of five.
+    # The independent reads, sent together (a pipeline): one round trip.
     async with conn.pipeline():
-        hour_rows = await conn.execute(_HOURS, params)
-        last_rows = await conn.execute(_LAST, params)
+        if coverage is None:
+            hour_rows = await conn.execute(_HOURS, params)
+            last_rows = await conn.execute(_LAST, params)
         watermark_rows = await conn.execute(_WATERMARKS, params)
         gap_rows = await conn.execute(_OPEN_GAPS, params)
         history_rows = await conn.execute(_HISTORY, params)
-    present: dict[uuid.UUID, list[datetime]] = {}
-    covered: dict[uuid.UUID, int] = {}
-    for cluster_id, hours, with_rows in await hour_rows.fetchall():
-        present[cluster_id] = hours
-        covered[cluster_id] = int(with_rows)
-    last = {row[0]: row[1] for row in await last_rows.fetchall()}
+    if coverage is None:
+        present: dict[uuid.UUID, list[datetime]] = {}
+        covered_hours: dict[uuid.UUID, int] = {}
+        for cluster_id, hours, with_rows in await hour_rows.fetchall():
+            present[cluster_id] = hours
+            covered_hours[cluster_id] = int(with_rows)
+        newest = {row[0]: row[1] for row in await last_rows.fetchall()}
+        coverage = Coverage(present, covered_hours, newest)
+    present, covered, last = coverage.present, coverage.covered, coverage.last
     watermarks = {row[0]: row[1] for row in await watermark_rows.fetchall()}
     gaps: dict[uuid.UUID, list[tuple[datetime, datetime, str, int]]] = {}
     for cluster_id, start, end, reason, attempts in await gap_rows.fetchall():
@@ -163,7 +184,7 @@ async def cluster_health(
     for cluster_id, *fields in await history_rows.fetchall():
         history.setdefault(cluster_id, []).append(GapOccurrence(*fields))
     expected = int((span.end - span.start) / HOUR)
-    return [
+    report = [
         ClusterHealth(
             cluster_id=cluster_id,
             name=scope.cluster_names[cluster_id],
@@ -177,3 +198,4 @@ async def cluster_health(
         )
         for cluster_id in clusters
     ]
+    return report, coverage
