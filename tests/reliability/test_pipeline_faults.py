@@ -156,6 +156,8 @@ def test_two_aggregators_share_the_group_and_one_is_killed(pipeline: FaultPipeli
     totals stay exact. (On Apache Kafka the survivor would also take the dead one's partitions
     after the session timeout; the local emulated broker never evicts a member, see
     docs/reliability.md.)"""
+    if pipeline.collector is None or pipeline.collector.poll() is not None:
+        pipeline.start_collector()  # commits need new records (run alone, no test started it)
     port = free_port()
     topics = 2  # allocations and assets, three partitions each
     pipeline.start_second_aggregator(port)
