@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.servers import Servers, bench_servers
 from services.collector.config import CollectorConfig, parse_config
@@ -56,6 +55,7 @@ from shared.localservices.process import free_port
 from shared.progress import NoProgress
 from shared.settings import DatabaseSettings, KafkaSettings
 from shared.timewindows import floor_hour
+from tests.support.collector_harness import read_topic
 from tests.support.databases import fresh_database
 
 SEED = 42
@@ -172,21 +172,8 @@ async def _warm(config: CollectorConfig, start: datetime, end: datetime) -> floa
 
 
 async def _read(bootstrap: str, topic: str) -> list[Record]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        records: list[Record] = []
-        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            for batch in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
-                records.extend((r.key, r.value) for r in batch if r.value is not None)
-        return records
-    finally:
-        await consumer.stop()
+    records = await read_topic(bootstrap, topic, wait_seconds=None, max_records=10_000)
+    return [(r.key, r.value) for r in records if r.value is not None]
 
 
 async def _bare_produce(kafka: KafkaSettings, topics: dict[str, list[Record]]) -> float:

@@ -180,19 +180,10 @@ def _generate(url: str, clusters: int, workloads: int, days: int, end: datetime)
 def _measure(call: Callable[[], object], requests: int) -> dict[str, float]:
     for _ in range(min(20, requests)):
         call()
-    samples = []
     began = time.perf_counter()
-    for _ in range(requests):
-        t0 = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - t0) * 1000)
+    samples = [_timed(call) for _ in range(requests)]
     elapsed = time.perf_counter() - began
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 3),
-        "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 3),
-        "requests_per_second": round(requests / elapsed, 1),
-    }
+    return {**_summary(samples), "requests_per_second": round(requests / elapsed, 1)}
 
 
 def _timed(call: Callable[[], object]) -> float:

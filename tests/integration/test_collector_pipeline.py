@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.collector.producer import Acknowledgement, EventProducer, new_producer
 from services.kubecost_sim.model import SimConfig, ground_truth_total
@@ -32,6 +31,7 @@ from tests.support.collector_harness import (
     collector_harness,
     latest,
     of_cluster,
+    read_topic,
 )
 
 pytestmark = pytest.mark.integration
@@ -208,21 +208,8 @@ async def test_batches_land_on_the_partition_a_plain_send_gives_their_key(
 
 
 async def _partitions_of_keys(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        found: dict[bytes, set[int]] = {}
-        async with asyncio.timeout(30):
-            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-                for tp, records in (await consumer.getmany(timeout_ms=200)).items():
-                    for record in records:
-                        assert record.key is not None
-                        found.setdefault(record.key, set()).add(tp.partition)
-        return found
-    finally:
-        await consumer.stop()
+    found: dict[bytes, set[int]] = {}
+    for record in await read_topic(bootstrap, topic):
+        assert record.key is not None
+        found.setdefault(record.key, set()).add(record.partition)
+    return found

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.aggregator.consumer import Aggregator
 from services.collector.config import CollectorConfig, parse_config
@@ -113,21 +113,30 @@ async def collector_harness(env: Mapping[str, str]) -> AsyncIterator[Harness]:
 async def read_events(kafka: KafkaSettings) -> list[AllocationEvent]:
     """Every event on the allocations topic, in partition order (so per cluster, in send order)."""
     decoder = AllocationDecoder()
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    return [
+        decoder.decode(r.value) for r in await read_topic(kafka.bootstrap, kafka.allocations_topic)
+    ]
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, wait_seconds: float | None = 30, max_records: int | None = None
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on `topic` up to its end offsets as they stand now, each partition's in
+    order; `wait_seconds` None waits as long as that takes."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = sorted(await _partitions(consumer, kafka.allocations_topic))
-        tps = [TopicPartition(kafka.allocations_topic, p) for p in partitions]
+        tps = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
-        events: list[AllocationEvent] = []
-        async with asyncio.timeout(30):
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        async with asyncio.timeout(wait_seconds):
             while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-                batches = await consumer.getmany(timeout_ms=200)
+                batches = await consumer.getmany(timeout_ms=200, max_records=max_records)
                 for tp in tps:
-                    events.extend(decoder.decode(r.value) for r in batches.get(tp, []))
-        return events
+                    records.extend(batches.get(tp, []))
+        return records
     finally:
         await consumer.stop()
 

@@ -77,17 +77,16 @@ class FinOpsAnalysisController(Controller):
         chosen = analysis_params.model(model)
         now = datetime.now(UTC)
         pool = _pool(request)
-        answers = answer_cache(request)
         async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
-        key = answers.key("costs/forecast", (count, chosen), scope, now)
-        kept = answers.get(key, CostForecast)
-        if kept is not None:
-            return kept
-        await remember(pool, ModelQuestion.forecast(scope, count, chosen), scope)
-        answer = await forecast_for(pool, scope, count, chosen, now)
-        answers.put(key, answer)
-        return answer
+
+        async def fitted() -> CostForecast:
+            await remember(pool, ModelQuestion.forecast(scope, count, chosen), scope)
+            return await forecast_for(pool, scope, count, chosen, now)
+
+        return await answer_cache(request).through(
+            "costs/forecast", (count, chosen), scope, now, fitted, CostForecast
+        )
 
     @get(
         "/anomalies",
@@ -110,17 +109,16 @@ class FinOpsAnalysisController(Controller):
         limit = analysis_params.threshold(threshold)
         now = datetime.now(UTC)
         pool = _pool(request)
-        answers = answer_cache(request)
         async with pool.connection() as conn:
             scope = await load_scope(conn, principal)
-        key = answers.key("costs/anomalies", (count, limit), scope, now)
-        kept = answers.get(key, CostAnomalies)
-        if kept is not None:
-            return kept
-        await remember(pool, ModelQuestion.anomalies(scope, count, limit), scope)
-        answer = await anomalies_for(pool, scope, count, limit, now)
-        answers.put(key, answer)
-        return answer
+
+        async def judged() -> CostAnomalies:
+            await remember(pool, ModelQuestion.anomalies(scope, count, limit), scope)
+            return await anomalies_for(pool, scope, count, limit, now)
+
+        return await answer_cache(request).through(
+            "costs/anomalies", (count, limit), scope, now, judged, CostAnomalies
+        )
 
     @get(
         "/realtime",

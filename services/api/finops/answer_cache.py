@@ -105,9 +105,6 @@ class AnswerCache:
         self.put(key, answer)
         return answer
 
-    def __len__(self) -> int:
-        return len(self._answers)
-
 
 def answer_cache(request: Request[Any, Any, Any]) -> AnswerCache:
     cache: AnswerCache = request.app.state.answer_cache
